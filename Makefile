@@ -1,0 +1,34 @@
+# Dopomoga: `make run` starts everything on an embedded broker; `make test` checks everything.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: venv test lint run bench schemas clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+
+schemas: venv
+	$(BIN)/python -m schemas.export
+
+test: venv lint
+	$(BIN)/pytest
+
+run: venv
+	$(BIN)/dopomoga up
+
+bench: venv
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/budget.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,124 @@
+"""CEL expressions of program files: compile once, bind only what an expression reads.
+
+The CEL implementation is ``common-expression-language`` (cel-rust bindings). It
+converts the whole activation on every call (measured: ~0.5 µs per flat variable,
+~10 µs per nested map), so programs use flat identifiers and each compiled
+expression is executed with exactly the variables it references.
+
+Dates are bound as integers ``YYYYMMDD`` (months as ``YYYYMM``): comparisons work as
+they read, and whole years between two dates are ``age_on(birth, on)``.
+
+Functions available to every program (each a named, exact integer operation):
+
+================================  =========================================================
+``round_half_up(n, d)``           n/d rounded to the nearest integer, halves up
+``floor_div(n, d)``               n/d rounded down
+``ceil_div(n, d)``                n/d rounded up
+``min_int(a, b)`` / ``max_int``   smaller / larger of two integers
+``sum_int(list)``                 sum of a list of integers
+``age_on(birth, on)``             whole years from ``birth`` to ``on`` (YYYYMMDD ints)
+``days_inclusive(from, to)``      calendar days from ``from`` to ``to``, both counted
+``year_of(d)``                    the year of a YYYYMMDD date
+================================  =========================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import cel
+
+from dopomoga.money import floor_div, round_half_up
+
+
+class ExpressionError(ValueError):
+    """A malformed or ill-typed expression in a program file (names file, rule, position)."""
+
+
+def date_to_int(value: dt.date) -> int:
+    return value.year * 10000 + value.month * 100 + value.day
+
+
+def int_to_date(value: int) -> dt.date:
+    return dt.date(value // 10000, value // 100 % 100, value % 100)
+
+
+def _age_on(birth: int, on: int) -> int:
+    if birth <= 0 or on <= 0:
+        raise ValueError("age_on needs two dates")
+    return (on - birth) // 10000
+
+
+def _days_inclusive(start: int, end: int) -> int:
+    return (int_to_date(end) - int_to_date(start)).days + 1
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    return -floor_div(-numerator, denominator)
+
+
+FUNCTIONS: dict[str, Callable[..., int]] = {
+    "round_half_up": round_half_up,
+    "floor_div": floor_div,
+    "ceil_div": _ceil_div,
+    "min_int": min,
+    "max_int": max,
+    "sum_int": lambda values: sum(int(v) for v in values),
+    "age_on": _age_on,
+    "days_inclusive": _days_inclusive,
+    "year_of": lambda value: value // 10000,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A compiled CEL expression with the names it reads."""
+
+    source: str
+    where: str  # "programs/x.yaml: rule 'age_100'" - for error messages
+    program: Any
+    variables: tuple[str, ...]  # free variables it reads (functions excluded)
+    functions: tuple[str, ...]  # helper functions it calls
+
+    def run(self, scope: dict[str, Any]) -> Any:
+        binding = {name: scope[name] for name in self.variables if name in scope}
+        for name in self.functions:
+            binding[name] = FUNCTIONS[name]
+        return self.program.execute(binding)
+
+
+def compile_expression(source: Any, where: str, known: Iterable[str]) -> Expression:
+    """Compile CEL; fail with the file, the rule and the position on any problem.
+
+    ``known`` names every identifier the expression may read. Identifiers that are
+    neither known nor helper functions are refused, except variables bound by CEL
+    comprehension macros (``rows.all(r, r.seats > 0)``), which the sample evaluation in
+    the program loader then checks.
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise ExpressionError(f"{where}: expression must be a non-empty string")
+    try:
+        program = cel.compile(source)
+    except ValueError as exc:
+        message = str(exc).replace("<input>", "expression")
+        raise ExpressionError(f"{where}: {message}") from None
+    names = set(program.variables())
+    called = {name for name in program.functions() if name in FUNCTIONS}
+    known_set = set(known)
+    unknown = sorted(names - known_set - set(FUNCTIONS))
+    if unknown and not _has_comprehension(program.functions()):
+        raise ExpressionError(f"{where}: unknown name(s) {', '.join(unknown)} in {source!r}")
+    return Expression(
+        source=source,
+        where=where,
+        program=program,
+        variables=tuple(sorted(names & known_set)),
+        functions=tuple(sorted(called)),
+    )
+
+
+def _has_comprehension(functions: Iterable[str]) -> bool:
+    return bool({"all", "exists", "exists_one", "map", "filter"} & set(functions))

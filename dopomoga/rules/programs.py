@@ -1,0 +1,441 @@
+"""Program files: one payment per YAML file, rules as CEL, every rule with its clause.
+
+The format is documented for departments in ``docs/programs.md``. Loading a program
+checks its structure, compiles every expression, checks that each expression only
+reads declared names, and evaluates each one once on sample inputs of the declared
+types, so a condition that is not boolean, or a formula that is not an integer
+amount of kopiyky, fails at load - with the file, the rule and the position - and
+never on a citizen's application.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dopomoga.rules.expressions import Expression, ExpressionError, compile_expression, date_to_int
+from dopomoga.rules.parameters import Parameter, ParameterError, ParameterSet, parse_parameters
+
+PROGRAMS_DIR = Path(__file__).resolve().parents[2] / "programs"
+
+#: Names every program may read, bound by the engine from the application itself.
+STANDARD_INPUTS: dict[str, str] = {
+    "submitted_on": "date",  # date of the application
+    "period": "month",  # month claimed, YYYYMM
+    "period_start": "date",  # first day of that month
+    "period_end": "date",  # last day of that month
+    "birth_date": "date",  # applicant's birth date (0 when not given)
+    "applicant_kind": "string",  # rnokpp | passport | edrpou
+    "district": "string",  # applicant's district ("" when not given)
+    "payment_channel": "string",  # bank | post | my_transfer | treasury
+}
+
+FactType = Literal["bool", "int", "string", "date", "money", "enum", "list", "items"]
+
+
+class ProgramError(ValueError):
+    """A program file that cannot be loaded; the message names the file and the rule."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Strict):
+    uk: str
+    en: str
+
+
+class LegalBasis(_Strict):
+    act_uk: str
+    clause_uk: str
+    seed: str = Field(description="seed file and lines, e.g. 004:L731-733")
+
+
+class InputSpec(_Strict):
+    type: FactType
+    required: bool = True
+    description_uk: str
+    values: list[str] | None = None  # enum values
+    fields: dict[str, Literal["bool", "int", "string", "money"]] | None = None  # item fields
+
+    @model_validator(mode="after")
+    def _shape(self) -> InputSpec:
+        if (self.type == "enum") != (self.values is not None):
+            raise ValueError("'values' belongs to (and is required by) type enum")
+        if (self.type == "items") != (self.fields is not None):
+            raise ValueError("'fields' belongs to (and is required by) type items")
+        return self
+
+
+class HistorySpec(_Strict):
+    """A count of earlier grants, bound as an integer under the history entry's name."""
+
+    programs: list[str] = Field(default_factory=list, description="program ids; empty means this program")
+    scope: str = "person"  # person | household | fact:<name>
+    window: Literal["lifetime", "calendar_year", "period", "years", "dates"] = "lifetime"
+    years: int | None = None
+    from_date: dt.date | None = Field(default=None, alias="from")
+    to_date: dt.date | None = Field(default=None, alias="to")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _window(self) -> HistorySpec:
+        if (self.window == "years") != (self.years is not None):
+            raise ValueError("'years' belongs to (and is required by) window: years")
+        if (self.window == "dates") != (self.from_date is not None and self.to_date is not None):
+            raise ValueError("'from' and 'to' belong to (and are required by) window: dates")
+        if not (self.scope in ("person", "household") or self.scope.startswith("fact:")):
+            raise ValueError("scope must be person, household or fact:<input name>")
+        return self
+
+
+class FrequencyLimit(HistorySpec):
+    clause_uk: str
+    refusal_uk: str
+
+
+class Frequency(_Strict):
+    kind: Literal["one_off", "monthly", "yearly", "per_claim"]
+    limit: FrequencyLimit | None = None
+
+
+class BudgetSpec(_Strict):
+    policy: Literal["pro_rata_at_close", "first_come", "priority_then_pro_rata", "district_split"]
+    clause_uk: str
+    when_short: Literal["defer", "refuse"] = "defer"
+    late_claims: Literal["next_period", "refuse"] = "next_period"
+    priority: str | None = None  # CEL -> int class, lower is served first (priority_then_pro_rata)
+    by_district: bool = False
+
+
+class Condition(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    clause_uk: str
+    when: str
+    refusal_uk: str
+
+
+class ItemsSpec(_Strict):
+    of: str
+    include_when: str | None = None
+    exclude_uk: str | None = None
+    formula: str
+
+
+class AmountSpec(_Strict):
+    clause_uk: str
+    formula: str
+    rounding_uk: str = Field(description="the named rounding the formula applies, for the reader")
+    items: ItemsSpec | None = None
+
+
+class RuleVersion(_Strict):
+    effective_from: dt.date
+    note_uk: str | None = None
+    conditions: list[Condition]
+    amount: AmountSpec
+    explanation_uk: str | None = None
+
+
+class ProgramFile(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9]+(\.[a-z0-9\-]+)+$")]
+    version: str
+    title: Text
+    city: Literal["zaporizhzhia", "zhytomyr", "kamianske"]
+    legal_basis: LegalBasis
+    payee: Literal["person", "organisation"]
+    payment_channels: list[Literal["bank", "post", "my_transfer", "treasury"]]
+    frequency: Frequency
+    budget: BudgetSpec
+    parameters_on: Literal["submitted_on", "period_start", "year_start"] = "submitted_on"
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    history: dict[str, HistorySpec] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    rules: list[RuleVersion]
+    readings_uk: list[str] = Field(default_factory=list, description="readings chosen where the seed is silent")
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _versions_ordered(self) -> ProgramFile:
+        if not self.rules:
+            raise ValueError("a program needs at least one rule version")
+        dates = [r.effective_from for r in self.rules]
+        if dates != sorted(dates) or len(set(dates)) != len(dates):
+            raise ValueError("rule versions must have distinct effective_from dates in ascending order")
+        return self
+
+
+@dataclass(frozen=True)
+class CompiledCondition:
+    id: str
+    clause_uk: str
+    refusal_uk: str
+    expression: Expression
+
+
+@dataclass(frozen=True)
+class CompiledItems:
+    of: str
+    include_when: Expression | None
+    exclude_uk: str | None
+    formula: Expression
+
+
+@dataclass(frozen=True)
+class CompiledVersion:
+    effective_from: dt.date
+    conditions: tuple[CompiledCondition, ...]
+    amount_clause_uk: str
+    rounding_uk: str
+    formula: Expression
+    items: CompiledItems | None
+    explanation_uk: str | None
+    parameter_names: tuple[str, ...]  # every parameter this version reads, sorted
+
+
+@dataclass(frozen=True)
+class Program:
+    spec: ProgramFile
+    path: Path
+    rules_hash: str
+    versions: tuple[CompiledVersion, ...]
+    local_parameters: dict[str, Parameter]
+    priority: Expression | None = None
+    fact_names: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def version_on(self, on: dt.date) -> CompiledVersion:
+        chosen = None
+        for version in self.versions:
+            if version.effective_from <= on:
+                chosen = version
+        if chosen is None:
+            raise ProgramError(
+                f"program {self.id!r} has no rules in force on {on.isoformat()}: "
+                f"its first version takes effect on {self.versions[0].effective_from.isoformat()}"
+            )
+        return chosen
+
+
+_SAMPLE_BY_TYPE: dict[str, Any] = {
+    "bool": True,
+    "int": 1,
+    "string": "x",
+    "date": 20230401,
+    "month": 202304,
+    "money": 100,
+}
+
+
+def _sample_scope(spec: ProgramFile, parameter_names: set[str]) -> dict[str, Any]:
+    scope: dict[str, Any] = {name: _SAMPLE_BY_TYPE[kind] for name, kind in STANDARD_INPUTS.items()}
+    scope["birth_date"] = 19230310
+    for name, item in spec.inputs.items():
+        if item.type == "enum":
+            scope[name] = (item.values or ["x"])[0]
+        elif item.type == "list":
+            scope[name] = ["x"]
+        elif item.type == "items":
+            scope[name] = [{k: _SAMPLE_BY_TYPE[t] for k, t in (item.fields or {}).items()}]
+        else:
+            scope[name] = _SAMPLE_BY_TYPE[item.type]
+    for name in spec.history:
+        scope[name] = 0
+    for name in parameter_names:
+        scope[name] = 100
+    return scope
+
+
+def _check_sample(expression: Expression, scope: dict[str, Any], expect: type, what: str) -> None:
+    try:
+        value = expression.run(scope)
+    except (TypeError, RuntimeError, ValueError) as exc:
+        raise ProgramError(f"{expression.where}: {what} cannot be evaluated on inputs of the declared types: {exc}")
+    if type(value) is not expect:
+        raise ProgramError(
+            f"{expression.where}: {what} must give {expect.__name__}, gives {type(value).__name__} ({value!r})"
+        )
+
+
+def load_program(path: Path, global_parameters: ParameterSet) -> Program:
+    raw_bytes = path.read_bytes()
+    try:
+        raw = yaml.safe_load(raw_bytes)
+    except yaml.YAMLError as exc:
+        raise ProgramError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        spec = ProgramFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ProgramError(f"{path}: {problems}") from None
+    try:
+        local = parse_parameters(spec.parameters, f"{path} parameters") if spec.parameters else {}
+    except ParameterError as exc:
+        raise ProgramError(str(exc)) from None
+    clash = sorted(
+        set(local) & (set(global_parameters.names()) | set(spec.inputs) | set(STANDARD_INPUTS) | set(spec.history))
+    )
+    clash += sorted(set(spec.inputs) & (set(STANDARD_INPUTS) | set(spec.history)))
+    if clash:
+        raise ProgramError(f"{path}: name(s) {', '.join(clash)} are declared twice")
+    for name, hist in spec.history.items():
+        if hist.scope.startswith("fact:") and hist.scope[5:] not in spec.inputs:
+            raise ProgramError(f"{path}: history {name!r} is scoped by unknown input {hist.scope[5:]!r}")
+    if spec.frequency.limit and spec.frequency.limit.scope.startswith("fact:"):
+        if spec.frequency.limit.scope[5:] not in spec.inputs:
+            raise ProgramError(f"{path}: frequency limit is scoped by unknown input {spec.frequency.limit.scope[5:]!r}")
+
+    parameter_names = set(local) | set(global_parameters.names())
+    base_known = set(STANDARD_INPUTS) | set(spec.inputs) | set(spec.history) | parameter_names
+    scope = _sample_scope(spec, parameter_names)
+
+    versions: list[CompiledVersion] = []
+    used_globals: set[str] = set()
+    for version in spec.rules:
+        label = f"{path}: version {version.effective_from}"
+        conditions: list[CompiledCondition] = []
+        seen: set[str] = set()
+        for condition in version.conditions:
+            if condition.id in seen:
+                raise ProgramError(f"{label}: condition id {condition.id!r} is used twice")
+            seen.add(condition.id)
+            where = f"{label}: rule {condition.id!r}"
+            try:
+                expression = compile_expression(condition.when, where, base_known)
+            except ExpressionError as exc:
+                raise ProgramError(str(exc)) from None
+            _check_sample(expression, scope, bool, "condition")
+            conditions.append(CompiledCondition(condition.id, condition.clause_uk, condition.refusal_uk, expression))
+        items = None
+        formula_known = set(base_known)
+        if version.amount.items is not None:
+            spec_items = version.amount.items
+            item_input = spec.inputs.get(spec_items.of)
+            if item_input is None or item_input.type != "items":
+                raise ProgramError(f"{label}: amount.items.of must name an input of type items")
+            item_known = base_known | set(item_input.fields or {})
+            item_scope = {**scope, **scope[spec_items.of][0]}
+            try:
+                include = (
+                    compile_expression(spec_items.include_when, f"{label}: rule 'items.include_when'", item_known)
+                    if spec_items.include_when
+                    else None
+                )
+                item_formula = compile_expression(spec_items.formula, f"{label}: rule 'items.formula'", item_known)
+            except ExpressionError as exc:
+                raise ProgramError(str(exc)) from None
+            if include is not None:
+                _check_sample(include, item_scope, bool, "items.include_when")
+            _check_sample(item_formula, item_scope, int, "items.formula (kopiyky)")
+            items = CompiledItems(spec_items.of, include, spec_items.exclude_uk, item_formula)
+            formula_known.add("items_total")
+            scope = {**scope, "items_total": 100}
+        try:
+            formula = compile_expression(version.amount.formula, f"{label}: rule 'amount'", formula_known)
+        except ExpressionError as exc:
+            raise ProgramError(str(exc)) from None
+        _check_sample(formula, scope, int, "amount formula (kopiyky)")
+        expressions = [c.expression for c in conditions] + [formula]
+        if items is not None:
+            expressions += [e for e in (items.include_when, items.formula) if e is not None]
+        names = {name for e in expressions for name in e.variables}
+        version_parameters = tuple(sorted(names & parameter_names))
+        used_globals |= set(version_parameters) - set(local)
+        versions.append(
+            CompiledVersion(
+                effective_from=version.effective_from,
+                conditions=tuple(conditions),
+                amount_clause_uk=version.amount.clause_uk,
+                rounding_uk=version.amount.rounding_uk,
+                formula=formula,
+                items=items,
+                explanation_uk=version.explanation_uk,
+                parameter_names=version_parameters,
+            )
+        )
+
+    priority = None
+    if spec.budget.priority:
+        try:
+            priority = compile_expression(spec.budget.priority, f"{path}: rule 'budget.priority'", base_known)
+        except ExpressionError as exc:
+            raise ProgramError(str(exc)) from None
+        _check_sample(priority, scope, int, "budget.priority")
+        used_globals |= set(priority.variables) & set(global_parameters.names())
+
+    digest = hashlib.sha256(raw_bytes)
+    for name in sorted(used_globals):
+        parameter = global_parameters[name]
+        digest.update(
+            json.dumps(
+                [name, parameter.unit, [[str(v.effective_from), v.value, v.reference] for v in parameter.values]],
+                ensure_ascii=False,
+            ).encode()
+        )
+    return Program(
+        spec=spec,
+        path=path,
+        rules_hash=digest.hexdigest()[:16],
+        versions=tuple(versions),
+        local_parameters=local,
+        priority=priority,
+        fact_names=frozenset(spec.inputs),
+    )
+
+
+class Catalog:
+    """Every program and global parameter, loaded and checked once."""
+
+    def __init__(self, programs: dict[str, Program], parameters: ParameterSet, root: Path):
+        self.programs = programs
+        self.parameters = parameters
+        self.root = root
+
+    @classmethod
+    def load(cls, root: Path = PROGRAMS_DIR) -> Catalog:
+        try:
+            parameters = ParameterSet.load(root / "parameters")
+        except ParameterError as exc:
+            raise ProgramError(str(exc)) from None
+        programs: dict[str, Program] = {}
+        for path in sorted(root.glob("*/*.yaml")):
+            if path.parent.name == "parameters":
+                continue
+            program = load_program(path, parameters)
+            if program.id in programs:
+                raise ProgramError(f"{path}: program id {program.id!r} is also used by {programs[program.id].path}")
+            if path.parent.name != program.spec.city:
+                raise ProgramError(f"{path}: a {program.spec.city} program must live in programs/{program.spec.city}/")
+            programs[program.id] = program
+        for program in programs.values():
+            referenced = [p for h in program.spec.history.values() for p in h.programs]
+            if program.spec.frequency.limit:
+                referenced += program.spec.frequency.limit.programs
+            for other in referenced:
+                if other not in programs:
+                    raise ProgramError(f"{program.path}: history refers to unknown program {other!r}")
+        return cls(programs, parameters, root)
+
+    def get(self, program_id: str) -> Program:
+        try:
+            return self.programs[program_id]
+        except KeyError:
+            raise ProgramError(f"unknown program {program_id!r}") from None
+
+
+def scope_date(value: dt.date) -> int:
+    return date_to_int(value)
