@@ -1,0 +1,5 @@
+"""Sub-commands of `dopomoga` (placeholder until implemented)."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
