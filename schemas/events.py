@@ -120,15 +120,20 @@ class ApplicationSubmitted(_Event):
 
     @property
     def effective_period(self) -> str:
-        return self.period or self.submitted_on.strftime("%Y-%m")
+        if self.period is not None:
+            return self.period
+        return f"{self.submitted_on.year:04d}-{self.submitted_on.month:02d}"
 
 
 class ConditionResult(BaseModel):
+    """One evaluated condition: the rule, the values it read, the result, the clause."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
     clause: str
     expression: str
+    inputs: dict[str, Any]
     passed: bool
     refusal_uk: str | None = None
 
@@ -146,6 +151,8 @@ class ParameterUse(BaseModel):
 
 
 class TraceStep(BaseModel):
+    """One step of the amount calculation (per item, then the total)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     step: str

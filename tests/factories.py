@@ -8,7 +8,7 @@ from typing import Any
 
 from schemas.events import Applicant, ApplicationSubmitted, Payment
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 # A valid UA IBAN (checksum correct; bank code 322313) used for synthetic payees.
 TEST_IBAN = "UA213223130000026007233566001"
 

@@ -174,7 +174,7 @@ class ProgramFile(_Strict):
         return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompiledCondition:
     id: str
     clause_uk: str
@@ -182,7 +182,7 @@ class CompiledCondition:
     expression: Expression
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompiledItems:
     of: str
     include_when: Expression | None
@@ -190,7 +190,7 @@ class CompiledItems:
     formula: Expression
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompiledVersion:
     effective_from: dt.date
     conditions: tuple[CompiledCondition, ...]
@@ -202,7 +202,7 @@ class CompiledVersion:
     parameter_names: tuple[str, ...]  # every parameter this version reads, sorted
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Program:
     spec: ProgramFile
     path: Path
@@ -262,7 +262,7 @@ def _check_sample(expression: Expression, scope: dict[str, Any], expect: type, w
     try:
         value = expression.run(scope)
     except (TypeError, RuntimeError, ValueError) as exc:
-        raise ProgramError(f"{expression.where}: {what} cannot be evaluated on inputs of the declared types: {exc}")
+        raise ProgramError(f"{expression.where}: {what} cannot be evaluated on inputs of the declared types: {exc}") from None
     if type(value) is not expect:
         raise ProgramError(
             f"{expression.where}: {what} must give {expect.__name__}, gives {type(value).__name__} ({value!r})"
