@@ -1,0 +1,110 @@
+"""Engine benchmark: decisions per second on one core, and the latency of one traced decision.
+
+    .venv/bin/python bench/engine.py [--n 100000] [--single 5000]
+
+The batch is built from every valid application in ``examples/*.jsonl`` (all three
+cities, every program), re-keyed to unique application ids and people until it has
+``--n`` applications. One process, one core. Three numbers are measured separately:
+
+- decide: ``Engine.decide`` on already-parsed applications (rules + trace + event);
+- end to end: JSON line in -> validated event -> decision -> JSON line out;
+- one traced decision, timed individually: p50 and p99.
+
+Prints a markdown table (pasted into the README). Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dopomoga.rules.engine import ApplicationError, Engine  # noqa: E402
+from dopomoga.rules.programs import Catalog  # noqa: E402
+from schemas.events import ApplicationSubmitted  # noqa: E402
+
+
+def load_templates(catalog: Catalog) -> list[ApplicationSubmitted]:
+    templates = []
+    for path in sorted((ROOT / "examples").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                application = ApplicationSubmitted.model_validate_json(line)
+                Engine(catalog).decide(application)
+            except (ValueError, ApplicationError):
+                continue  # the examples include invalid lines on purpose
+            templates.append(application)
+    if not templates:
+        raise SystemExit("no valid applications in examples/*.jsonl")
+    return templates
+
+
+def build_batch(templates: list[ApplicationSubmitted], n: int) -> list[ApplicationSubmitted]:
+    batch = []
+    for i in range(n):
+        template = templates[i % len(templates)]
+        applicant = template.applicant.model_copy(update={"household_id": None})
+        # A new application id per copy. The engine runs with record=False (no history writes),
+        # so no copy is refused as a repeat of another: every decision is a full evaluation.
+        batch.append(template.model_copy(update={"application_id": f"bench-{i}", "applicant": applicant}))
+    return batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--single", type=int, default=5_000)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, honestly
+
+    catalog = Catalog.load()
+    templates = load_templates(catalog)
+    batch = build_batch(templates, args.n)
+    lines = [a.model_dump_json() for a in batch]
+    programs = len({a.program_id for a in batch})
+    engine = Engine(catalog)
+
+    for application in batch[:2000]:  # warm caches
+        engine.decide(application, record=False)
+    gc.collect()
+
+    started = time.perf_counter()
+    for application in batch:
+        engine.decide(application, record=False)
+    decide_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for line in lines:
+        engine.decide(ApplicationSubmitted.model_validate_json(line), record=False).model_dump_json()
+    e2e_s = time.perf_counter() - started
+
+    samples = []
+    for application in batch[: args.single]:
+        t0 = time.perf_counter_ns()
+        engine.decide(application, record=False)
+        samples.append((time.perf_counter_ns() - t0) / 1e6)
+    samples.sort()
+    p50 = statistics.median(samples)
+    p99 = samples[int(len(samples) * 0.99) - 1]
+
+    print(f"Engine benchmark: {args.n} applications, {programs} programs, {len(templates)} distinct templates; "
+          f"one core of {platform.processor() or platform.machine()}, Python {platform.python_version()}\n")
+    print("| measure | result |")
+    print("|---|---|")
+    print(f"| batch `decide` (parsed input) | {args.n / decide_s:,.0f} decisions/s per core |")
+    print(f"| batch JSON line → decision JSON line | {args.n / e2e_s:,.0f} decisions/s per core |")
+    print(f"| one traced decision, p50 | {p50:.3f} ms |")
+    print(f"| one traced decision, p99 | {p99:.3f} ms |")
+
+
+if __name__ == "__main__":
+    main()
