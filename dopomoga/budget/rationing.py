@@ -89,29 +89,28 @@ def _amounts(claims: Sequence[Claim]) -> list[int]:
 def _apportion(available: int, amounts: list[int], total: int, claims: Sequence[Claim]) -> list[int]:
     """Largest remainder of ``available`` in proportion to ``amounts`` (``available < total``).
 
-    Same result as :func:`dopomoga.money.largest_remainder` (tests check it), arranged for
-    a million claims: one pass of ``divmod``; the leftover kopiyky go to the largest
-    remainders, found by bucketing the remainders into ``n`` small-integer buckets
-    (a monotone map, so bucket order is remainder order), sorting those small integers
-    once and resolving only the boundary bucket exactly, by (remainder desc, key asc).
+    Same result as :func:`dopomoga.money.largest_remainder` (a property test checks it),
+    arranged for a million claims. One pass computes ``floor(n * quota)`` for every claim,
+    which gives both the floor of the quota and a small-integer bucket
+    ``floor(n * fractional part)``; bucket order is remainder order (a monotone map).
+    The leftover kopiyky go to the largest buckets (one sort of small integers); only
+    the boundary bucket is resolved exactly, by (exact remainder desc, key asc).
     """
     n = len(amounts)
-    pairs = [divmod(amount * available, total) for amount in amounts]
-    parts = [pair[0] for pair in pairs]
+    scale = available * n
+    scaled = [amount * scale // total for amount in amounts]
+    parts = [value // n for value in scaled]
     leftover = available - sum(parts)  # 0 <= leftover < n
     if leftover == 0:
         return parts
-    remainders = [pair[1] for pair in pairs]
-    buckets = [remainder * n // total for remainder in remainders]
-    threshold = sorted(buckets, reverse=True)[leftover - 1]
-    boundary: list[tuple[int, str, int]] = []
-    for index, bucket in enumerate(buckets):
-        if bucket > threshold:
-            parts[index] += 1
-            leftover -= 1
-        elif bucket == threshold:
-            boundary.append((-remainders[index], claims[index].key, index))
-    boundary.sort()
+    buckets = [value % n for value in scaled]
+    threshold = sorted(buckets)[n - leftover]
+    parts = [part + 1 if bucket > threshold else part for part, bucket in zip(parts, buckets, strict=True)]
+    leftover = available - sum(parts)
+    boundary = sorted(
+        (-(amounts[i] * available % total), claims[i].key, i)
+        for i in [i for i, bucket in enumerate(buckets) if bucket == threshold]
+    )
     keys = [item[1] for item in boundary]
     if len(set(keys)) != len(keys):
         raise ValueError("claim keys must be unique (they break ties between equal remainders)")
