@@ -1,0 +1,3 @@
+from services.calculation.app import main
+
+main()

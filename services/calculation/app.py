@@ -1,0 +1,40 @@
+"""Calculation service: ``eligibility-decisions`` -> ``entitlements`` (key budget_key).
+
+Thin adapter around ``Engine.calculate``; pure, so a replay re-emits the same bytes.
+The key ``program:period[:district]`` sends every claim on one budget to one partition.
+
+Run: ``python -m services.calculation``.
+"""
+
+from __future__ import annotations
+
+from dopomoga.rules.engine import Engine
+from dopomoga.rules.programs import Catalog
+from schemas.events import EligibilityDecided
+from services.config import settings
+from services.observability import DECISIONS
+from services.runtime import Source, StreamService, decode
+from services.topology import ELIGIBILITY_DECISIONS, ENTITLEMENTS
+
+cfg = settings("calculation")
+service = StreamService(cfg, outputs=[ENTITLEMENTS])
+engine = Engine(Catalog.load())
+app = service.app
+
+
+def calculate(raw: bytes | None, source: Source):
+    eligibility = decode(EligibilityDecided, raw)
+    entitlement = engine.calculate(eligibility)
+    DECISIONS.labels(cfg.service, entitlement.program_id, "entitled" if entitlement.eligible else "refused").inc()
+    yield ENTITLEMENTS, entitlement.budget_key, entitlement.model_dump_json().encode()
+
+
+service.agent(ELIGIBILITY_DECISIONS, calculate)
+
+
+def main() -> None:
+    service.run()
+
+
+if __name__ == "__main__":
+    main()

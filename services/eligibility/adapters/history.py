@@ -1,0 +1,108 @@
+"""SQLite adapter of the engine's ``GrantHistory`` port (the eligibility service's state).
+
+A grant is recorded *provisionally* when an application is found eligible (so two
+applications racing for the same one-off grant are not both approved), confirmed when
+its final payout decision pays money, and forgotten when the final decision refuses it.
+Writes are grouped into transactions by the caller (``commit`` once per batch), before
+the batch's Kafka offsets are committed; replays are idempotent (primary keys).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from dopomoga.rules.history import Grant
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS grants (
+    subject_key TEXT NOT NULL,
+    application_id TEXT NOT NULL,
+    program_id TEXT NOT NULL,
+    granted_on TEXT NOT NULL,
+    period TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'provisional',
+    PRIMARY KEY (subject_key, application_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS grants_by_application ON grants (application_id);
+"""
+
+
+class SqliteGrantHistory:
+    """``GrantHistory`` backed by one SQLite file (``:memory:`` for tests)."""
+
+    def __init__(self, path: str | Path = ":memory:"):
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level="DEFERRED", check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._db.commit()
+
+    # -- GrantHistory port ------------------------------------------------------------------
+    def record(self, grant: Grant, status: str = "provisional") -> None:
+        rows = [
+            (key, grant.application_id, grant.program_id, grant.on.isoformat(), grant.period, status)
+            for key in grant.keys
+        ]
+        # A provisional record never downgrades a confirmed one.
+        self._db.executemany(
+            "INSERT INTO grants VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subject_key, application_id) DO UPDATE SET "
+            "status = CASE WHEN grants.status = 'final' THEN 'final' ELSE excluded.status END",
+            rows,
+        )
+
+    def forget(self, application_id: str) -> None:
+        self._db.execute("DELETE FROM grants WHERE application_id = ?", (application_id,))
+
+    def count(
+        self,
+        keys: Sequence[str],
+        program_ids: Sequence[str],
+        start: dt.date | None,
+        end: dt.date | None,
+        period: str | None,
+        exclude_application: str,
+    ) -> int:
+        if not keys or not program_ids:
+            return 0
+        sql = [
+            f"SELECT COUNT(DISTINCT application_id) FROM grants WHERE subject_key IN ({','.join('?' * len(keys))})",
+            f"AND program_id IN ({','.join('?' * len(program_ids))}) AND application_id != ?",
+        ]
+        args: list[object] = [*keys, *program_ids, exclude_application]
+        if start is not None:
+            sql.append("AND granted_on >= ?")
+            args.append(start.isoformat())
+        if end is not None:
+            sql.append("AND granted_on <= ?")
+            args.append(end.isoformat())
+        if period is not None:
+            sql.append("AND period = ?")
+            args.append(period)
+        return self._db.execute(" ".join(sql), args).fetchone()[0]
+
+    # -- feedback from final payout decisions ------------------------------------------------
+    def confirm(self, application_id: str, fallback: Grant | None = None) -> None:
+        """A final decision paid money: make the grant final (record ``fallback`` if it was never seen)."""
+        updated = self._db.execute(
+            "UPDATE grants SET status = 'final' WHERE application_id = ?", (application_id,)
+        ).rowcount
+        if not updated and fallback is not None:
+            self.record(fallback, status="final")
+
+    def status(self, application_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT status FROM grants WHERE application_id = ? LIMIT 1", (application_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.commit()
+        self._db.close()

@@ -1,0 +1,63 @@
+"""Eligibility service: ``applications`` -> ``eligibility-decisions`` (key application_id).
+
+Thin adapter around ``Engine.check_eligibility(record=True)``. Grant history lives in
+SQLite and is fed back from ``payout-decisions``: a final decision that pays confirms
+the grant, a final refusal forgets the provisional one.
+
+Run: ``python -m services.eligibility`` (or ``faust -A services.eligibility.app worker --without-web``).
+"""
+
+from __future__ import annotations
+
+from dopomoga.rules.engine import Engine
+from dopomoga.rules.history import Grant
+from dopomoga.rules.programs import Catalog
+from schemas.events import ApplicationSubmitted, PayoutDecided
+from services.config import settings
+from services.eligibility.adapters.history import SqliteGrantHistory
+from services.observability import DECISIONS
+from services.runtime import Source, StreamService, decode
+from services.topology import APPLICATIONS, ELIGIBILITY_DECISIONS, PAYOUT_DECISIONS
+
+cfg = settings("eligibility")
+service = StreamService(cfg, outputs=[ELIGIBILITY_DECISIONS])
+history = SqliteGrantHistory(cfg.var_dir / f"{cfg.app_id}-history.sqlite")
+engine = Engine(Catalog.load(), history)
+app = service.app
+
+
+def decide(raw: bytes | None, source: Source):
+    application = decode(ApplicationSubmitted, raw)
+    decision = engine.check_eligibility(application, record=True)
+    DECISIONS.labels(cfg.service, decision.program_id, "eligible" if decision.eligible else "ineligible").inc()
+    yield ELIGIBILITY_DECISIONS, decision.application_id, decision.model_dump_json().encode()
+
+
+def feed_history(raw: bytes | None, source: Source):
+    payout = decode(PayoutDecided, raw)
+    if not payout.final:
+        return
+    if payout.payout_kop > 0:
+        fallback = Grant(
+            keys=(payout.payee.subject_key,),
+            program_id=payout.program_id,
+            application_id=payout.application_id,
+            on=payout.occurred_at.date(),
+            period=payout.period,
+        )
+        history.confirm(payout.application_id, fallback)
+    elif payout.status == "refused":
+        history.forget(payout.application_id)
+    yield from ()
+
+
+service.agent(APPLICATIONS, decide, after_batch=history.commit)
+service.agent(PAYOUT_DECISIONS, feed_history, after_batch=history.commit)
+
+
+def main() -> None:
+    service.run()
+
+
+if __name__ == "__main__":
+    main()

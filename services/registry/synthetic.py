@@ -1,0 +1,151 @@
+"""Synthetic applications (never real people) for the registry emulator and the benchmark.
+
+Programs are drawn in proportion to the number of recipients the Zhytomyr report
+gives for their measure (``000-zhytomyr-measures.csv``, "захід N.N.N" in the program's
+legal basis); facts are drawn from the program's declared inputs and kept so that
+about ``eligible_share`` of the applications qualify (checked offline with the engine).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from dopomoga.rules.engine import ApplicationError, Engine
+from dopomoga.rules.programs import Catalog, Program
+from schemas.events import Applicant, ApplicationSubmitted, Payment
+
+MEASURES_CSV = Path("/work/shared/spec/000-zhytomyr-measures.csv")
+UTC = dt.UTC
+FIRST = "Олена Іван Марія Петро Оксана Андрій Наталія Василь Галина Микола Тетяна Сергій Ганна Юрій Ірина Богдан".split()
+LAST = "Коваленко Шевчук Бондаренко Ткаченко Кравченко Мельник Олійник Поліщук Савчук Руденко Марченко Лисенко".split()
+PATRONYMIC = "Іванович Петрівна Миколайович Василівна Андрійович Олександрівна".split()
+# A valid UA IBAN bank prefix (check digits are computed per account below).
+BANK_CODE = "322313"
+
+
+def ua_iban(seed: int) -> str:
+    account = f"{seed:019d}"[-19:]
+    bban = BANK_CODE + account
+    numeric = "".join(str(int(c, 36)) for c in bban + "UA00")
+    check = 98 - int(numeric) % 97
+    return f"UA{check:02d}{bban}"
+
+
+def rnokpp(seed: int) -> str:
+    digits = f"{(seed * 7919 + 123456789) % 10**9:09d}"
+    weights = (-1, 5, 7, 9, 4, 6, 10, 5, 7)
+    check = (sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11) % 10
+    return digits + str(check)
+
+
+def recipient_weights(catalog: Catalog, csv_path: Path = MEASURES_CSV) -> dict[str, float]:
+    recipients: dict[str, int] = {}
+    if csv_path.exists():
+        with csv_path.open(encoding="utf-8") as source:
+            for row in csv.DictReader(source):
+                if row.get("recipients", "").strip().isdigit():
+                    recipients.setdefault(row["code"], int(row["recipients"]))
+    weights: dict[str, float] = {}
+    for program in catalog.programs.values():
+        match = re.search(r"(\d+\.\d+\.\d+)", program.spec.legal_basis.clause_uk)
+        weights[program.id] = float(recipients.get(match.group(1), 50) if match else 50)
+    return weights
+
+
+class SyntheticRegistry:
+    def __init__(self, catalog: Catalog, seed: int = 1, submitted_on: dt.date | str = "2023-04-03",
+                 eligible_share: float = 0.8, programs: list[str] | None = None):
+        self.catalog = catalog
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.submitted_on = dt.date.fromisoformat(submitted_on) if isinstance(submitted_on, str) else submitted_on
+        self.eligible_share = eligible_share
+        weights = recipient_weights(catalog)
+        self.programs = programs or sorted(weights)
+        self.weights = [max(weights.get(p, 50), 1.0) for p in self.programs]
+        self.engine = Engine(catalog)  # offline check only; its history is never recorded
+
+    def _fact(self, program: Program, name: str):
+        spec = program.spec.inputs[name]
+        rng = self.rng
+        if spec.type == "bool":
+            return rng.random() < 0.85
+        if spec.type == "int":
+            return rng.randint(0, 5)
+        if spec.type == "money":
+            return rng.randint(0, 2_000_000)
+        if spec.type == "enum":
+            return rng.choice(spec.values or ["x"])
+        if spec.type == "date":
+            return (self.submitted_on - dt.timedelta(days=rng.randint(0, 3650))).isoformat()
+        if spec.type == "list":
+            return []
+        if spec.type == "items":
+            return [
+                {f: self._scalar(t) for f, t in (spec.fields or {}).items()} for _ in range(rng.randint(1, 3))
+            ]
+        return "x"
+
+    def _scalar(self, kind: str):
+        return {"bool": self.rng.random() < 0.85, "int": self.rng.randint(1, 5),
+                "money": self.rng.randint(1, 500_000)}.get(kind, "x")
+
+    def _candidate(self, number: int, program: Program) -> ApplicationSubmitted:
+        rng = self.rng
+        age = rng.choice([rng.randint(18, 99), rng.randint(60, 104), rng.randint(99, 106)])
+        birth = self.submitted_on - dt.timedelta(days=int(age * 365.25) + rng.randint(0, 300))
+        person = self.seed * 10_000_000 + number
+        facts = {
+            name: self._fact(program, name)
+            for name, spec in program.spec.inputs.items()
+            if spec.required or rng.random() < 0.5
+        }
+        channel = rng.choice(program.spec.payment_channels)
+        application_id = f"syn-{self.seed}-{number:07d}"
+        return ApplicationSubmitted(
+            event_id=f"ev-{application_id}",
+            occurred_at=dt.datetime.combine(self.submitted_on, dt.time(9, 0), tzinfo=UTC)
+            + dt.timedelta(milliseconds=number),
+            application_id=application_id,
+            program_id=program.id,
+            registry="synthetic-registry",
+            submitted_on=self.submitted_on,
+            applicant=Applicant(
+                id_kind="rnokpp" if program.spec.payee == "person" else "edrpou",
+                id=rnokpp(person) if program.spec.payee == "person" else _edrpou(person),
+                name=f"{rng.choice(LAST)} {rng.choice(FIRST)} {rng.choice(PATRONYMIC)}",
+                birth_date=birth,
+                household_id=f"hh-{self.seed}-{number // 2}",
+            ),
+            payment=Payment(channel=channel, iban=ua_iban(person) if channel in ("bank", "treasury") else None),
+            facts=facts,
+        )
+
+    def generate(self, count: int) -> Iterator[ApplicationSubmitted]:
+        for number in range(count):
+            program = self.catalog.get(self.rng.choices(self.programs, self.weights)[0])
+            want_eligible = self.rng.random() < self.eligible_share
+            chosen = None
+            for _ in range(40):
+                candidate = self._candidate(number, program)
+                try:
+                    eligible = self.engine.check_eligibility(candidate).eligible
+                except ApplicationError:
+                    continue
+                chosen = candidate
+                if eligible == want_eligible:
+                    break
+            if chosen is not None:
+                yield chosen
+
+
+def _edrpou(seed: int) -> str:
+    from stdnum.ua import edrpou
+
+    base = f"{(seed * 31 + 1000000) % 10**7:07d}"
+    return base + edrpou.calc_check_digit(base)

@@ -1,0 +1,154 @@
+"""Supervised service subprocesses: started with the right environment, restarted on crash,
+stopped cleanly (SIGTERM, then SIGKILL) - used by `dopomoga up` and the streaming tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger("dopomoga.supervisor")
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    module: str
+    env: dict[str, str]
+    log_path: Path | None = None
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+    def start(self) -> None:
+        out = open(self.log_path, "ab") if self.log_path else None
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module],
+                env={**os.environ, **self.env},
+                stdout=out or subprocess.DEVNULL,
+                stderr=subprocess.STDOUT if out else None,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the children
+            )
+        finally:
+            if out:
+                out.close()
+        self.started_at = time.monotonic()
+        log.info("service_started", service=self.name, pid=self.process.pid)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL (crash tests)."""
+        if self.alive():
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+        log.info("service_stopped", service=self.name)
+
+
+@dataclass
+class Supervisor:
+    """Keeps its services running: a service that exits is restarted (with a short backoff)."""
+
+    services: list[ServiceProcess] = field(default_factory=list)
+    backoff_s: float = 1.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, service: ServiceProcess) -> ServiceProcess:
+        self.services.append(service)
+        return service
+
+    def start(self) -> None:
+        for service in self.services:
+            service.start()
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            with self._lock:
+                for service in self.services:
+                    if service.process is not None and service.process.poll() is not None:
+                        code = service.process.returncode
+                        if self._stop.is_set():
+                            return
+                        if time.monotonic() - service.started_at < self.backoff_s:
+                            continue
+                        log.warning("service_exited", service=service.name, returncode=code)
+                        service.restarts += 1
+                        service.start()
+
+    def paused(self):
+        """Hold the watcher (so a test can kill and restart a service itself)."""
+        return self._lock
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+        with self._lock:
+            for service in self.services:
+                if service.alive():
+                    assert service.process is not None
+                    service.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for service in self.services:
+                if service.process is None:
+                    continue
+                try:
+                    service.process.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    service.process.kill()
+                    service.process.wait(5)
+
+    def __enter__(self) -> Supervisor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def service_env(broker_url: str, var_dir: Path, prefix: str = "", metrics: dict[str, int] | None = None,
+                extra: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """Environment for each service (metrics ports: 0 = off)."""
+    envs = {}
+    for name in ("eligibility", "calculation", "budget", "gateway"):
+        env = {
+            "DOPOMOGA_BROKER": broker_url,
+            "DOPOMOGA_VAR": str(var_dir),
+            "DOPOMOGA_APP_PREFIX": prefix,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if metrics is not None:
+            env[f"DOPOMOGA_METRICS_PORT_{name.upper()}"] = str(metrics.get(name, 0))
+        env.update(extra or {})
+        envs[name] = env
+    return envs

@@ -1,0 +1,102 @@
+"""Kafka topology of Dopomoga's streaming services, declared once.
+
+Every topic is created explicitly (Tansu auto-creates unknown topics with 4 partitions on
+a Metadata request, and Faust does not create source topics). ``entitlements`` and
+``budget-commands`` are co-partitioned (same partition count, keys of the same shape), so
+each budget (program:period[:district]) is processed in order by one consumer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DAY_MS = 24 * 3600 * 1000
+MAX_MESSAGE_BYTES = 256 * 1024  # larger events are dead-lettered by the services
+DEFAULT_PARTITIONS = int(os.environ.get("DOPOMOGA_PARTITIONS", "4"))
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    value: str
+    retention_ms: int
+    partitions: int = DEFAULT_PARTITIONS
+    description: str = ""
+
+    def configs(self) -> dict[str, str]:
+        return {"retention.ms": str(self.retention_ms), "max.message.bytes": str(4 * MAX_MESSAGE_BYTES)}
+
+
+APPLICATIONS = "applications"
+ELIGIBILITY_DECISIONS = "eligibility-decisions"
+ENTITLEMENTS = "entitlements"
+BUDGET_COMMANDS = "budget-commands"
+PAYOUT_DECISIONS = "payout-decisions"
+DEAD_LETTER = "dead-letter"
+
+# Inputs are kept long (a year) so decisions can be replayed with a new consumer group.
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(APPLICATIONS, "application_id", "ApplicationSubmitted", 400 * DAY_MS,
+              description="applications and claims published by registries"),
+    TopicSpec(ELIGIBILITY_DECISIONS, "application_id", "EligibilityDecided", 400 * DAY_MS,
+              description="who qualifies, with every condition and clause"),
+    TopicSpec(ENTITLEMENTS, "budget_key (program:period[:district])", "EntitlementCalculated", 400 * DAY_MS,
+              description="amount claimed; partitioned per budget"),
+    TopicSpec(BUDGET_COMMANDS, "program:period[:district] (AllocationSet: program:year[:district])",
+              "AllocationSet | PeriodClosed", 3650 * DAY_MS,
+              description="allocations and period closes; co-partitioned with entitlements"),
+    TopicSpec(PAYOUT_DECISIONS, "application_id", "PayoutDecided", 3650 * DAY_MS,
+              description="provisional and final payout decisions (treasury reads final ones)"),
+    TopicSpec(DEAD_LETTER, "source topic", "Rejected", 400 * DAY_MS,
+              description="events no service could process, with the original bytes and the reason"),
+)
+BY_NAME = {t.name: t for t in TOPICS}
+CO_PARTITIONED = (ENTITLEMENTS, BUDGET_COMMANDS)
+assert len({BY_NAME[n].partitions for n in CO_PARTITIONED}) == 1, "entitlements and budget-commands must be co-partitioned"
+
+
+def command_key(program_id: str, period_or_year: str | int, district: str | None = None) -> str:
+    """Key of a budget command: the same shape as ``EntitlementCalculated.budget_key``."""
+    return f"{program_id}:{period_or_year}" + (f":{district}" if district else "")
+
+
+def bootstrap_of(url: str) -> str:
+    """'kafka://127.0.0.1:9092' -> '127.0.0.1:9092' (several hosts separated by ';' or ',')."""
+    hosts = url.removeprefix("kafka://").replace(";", ",")
+    return ",".join(h.removeprefix("kafka://") for h in hosts.split(","))
+
+
+def create_topics(bootstrap: str, topics: tuple[TopicSpec, ...] = TOPICS, timeout_s: float = 15.0) -> dict[str, str]:
+    """Create the topics (kafka-python 3.x admin API); existing ones are left alone.
+
+    Returns {topic: "created" | "exists"}; raises if an existing topic has a different
+    partition count than declared (co-partitioning would silently break).
+    """
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="dopomoga-topology",
+                             request_timeout_ms=int(timeout_s * 1000))
+    try:
+        existing = set(admin.list_topics())
+        result: dict[str, str] = {}
+        new = [NewTopic(t.name, t.partitions, 1, topic_configs=t.configs()) for t in topics if t.name not in existing]
+        if new:
+            try:
+                admin.create_topics(new, timeout_ms=int(timeout_s * 1000))
+            except TopicAlreadyExistsError:
+                pass
+        for spec in topics:
+            result[spec.name] = "exists" if spec.name in existing else "created"
+        described = admin.describe_topics([t.name for t in topics])
+        for topic in described:
+            declared = BY_NAME.get(topic["name"])
+            if declared and len(topic["partitions"]) != declared.partitions:
+                raise RuntimeError(
+                    f"topic {topic['name']} has {len(topic['partitions'])} partitions, declared {declared.partitions}"
+                )
+        return result
+    finally:
+        admin.close()
