@@ -107,15 +107,17 @@ def _apportion(available: int, amounts: list[int], total: int, claims: Sequence[
     threshold = sorted(buckets)[n - leftover]
     parts = [part + 1 if bucket > threshold else part for part, bucket in zip(parts, buckets, strict=True)]
     leftover = available - sum(parts)
-    boundary = sorted(
-        (-(amounts[i] * available % total), claims[i].key, i)
-        for i in [i for i, bucket in enumerate(buckets) if bucket == threshold]
-    )
-    keys = [item[1] for item in boundary]
+    tied = [i for i, bucket in enumerate(buckets) if bucket == threshold]
+    remainders = [amounts[i] * available % total for i in tied]
+    keys = [claims[i].key for i in tied]
     if len(set(keys)) != len(keys):
         raise ValueError("claim keys must be unique (they break ties between equal remainders)")
-    for _, _, index in boundary[:leftover]:
-        parts[index] += 1
+    if len(set(remainders)) == 1:  # equal claims: order by key alone (a cheaper sort)
+        order = sorted(range(len(tied)), key=keys.__getitem__)
+    else:
+        order = sorted(range(len(tied)), key=lambda j: (-remainders[j], keys[j]))
+    for j in order[:leftover]:
+        parts[tied[j]] += 1
     return parts
 
 
