@@ -26,12 +26,13 @@ class ServiceProcess:
     process: subprocess.Popen | None = None
     restarts: int = 0
     started_at: float = 0.0
+    argv: list[str] | None = None  # default: python -m <module>
 
     def start(self) -> None:
         out = open(self.log_path, "ab") if self.log_path else None
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module],
+                self.argv or [sys.executable, "-m", self.module],
                 env={**os.environ, **self.env},
                 stdout=out or subprocess.DEVNULL,
                 stderr=subprocess.STDOUT if out else None,

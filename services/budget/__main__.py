@@ -1,0 +1,3 @@
+from services.budget.app import main
+
+main()

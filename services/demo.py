@@ -1,0 +1,115 @@
+"""`dopomoga up --demo`: replay the examples through the running services and summarise."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from dopomoga.money import format_uah
+from schemas.events import AllocationSet
+from services.registry.emulator import Registry, application_key, read_jsonl
+from services.watch import Watcher
+
+
+def load_allocation_file(path: Path) -> list[AllocationSet]:
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [AllocationSet.model_validate(item) for item in data["allocations"]]
+
+
+def monthly_allocation(allocations: list[AllocationSet], program_id: str, period: str, district: str | None) -> int | None:
+    from dopomoga.budget.allocation import monthly_plan
+
+    year, month = int(period[:4]), int(period[5:])
+    chosen = None
+    for allocation in allocations:  # the last amendment wins
+        if allocation.program_id == program_id and allocation.year == year and allocation.district == district:
+            chosen = allocation
+    if chosen is None:
+        return None
+    plan = monthly_plan(chosen.year, chosen.annual_kop, chosen.plan.kind, chosen.plan.months)
+    return plan[month - 1]
+
+
+def run_demo(bootstrap: str, files: list[Path], allocations_path: Path, timeout_s: float, console: Console) -> bool:
+    from services.cli import period_closed
+
+    lines = [line for path in files for line in read_jsonl(path)]
+    ids = {key.decode() for key in map(application_key, lines) if key}
+    allocations = load_allocation_file(allocations_path)
+    console.print(
+        f"demo: {len(lines)} lines from {', '.join(str(f) for f in files) or '(no example files)'}, "
+        f"{len(allocations)} allocations from {allocations_path}"
+    )
+    started = time.monotonic()
+    with Registry(bootstrap) as registry, Watcher(bootstrap) as watcher:
+        for allocation in allocations:
+            registry.command(allocation)
+        registry.publish_raw(lines)
+        # 1. every application reaches the budget service (a first decision) or dead-letter
+        watcher.wait(lambda o: all(o.seen(i) for i in ids), timeout_s / 2)
+        # 2. close every period that still has provisional decisions, until all are final
+        closed: set[tuple[str, str, str | None]] = set()
+        deadline = started + timeout_s
+        while time.monotonic() < deadline:
+            watcher.poll()
+            outcomes = watcher.outcomes
+            pending = {
+                (d.program_id, d.period, d.district)
+                for i in ids
+                if not outcomes.settled(i)
+                for d in outcomes.decisions.get(i, [])
+            }
+            for budget in sorted(pending - closed, key=str):
+                registry.command(period_closed(*budget))
+                closed.add(budget)
+            if all(outcomes.settled(i) for i in ids):
+                break
+        outcomes = watcher.outcomes
+    elapsed = time.monotonic() - started
+    missing = sorted(i for i in ids if not outcomes.settled(i))
+    _summary(console, outcomes, ids, allocations, closed, elapsed)
+    if missing:
+        console.print(f"[red]{len(missing)} applications have no final decision after {timeout_s:.0f} s[/red]")
+    return not missing
+
+
+def _summary(console, outcomes, ids, allocations, closed, elapsed) -> None:
+    by_status: Counter[tuple[str, str]] = Counter()
+    paid: dict[tuple[str, str, str | None], int] = defaultdict(int)
+    claimed: dict[tuple[str, str, str | None], int] = defaultdict(int)
+    for application_id in ids:
+        final = outcomes.final(application_id)
+        if final is None:
+            continue
+        by_status[(final.program_id, final.status)] += 1
+        budget = (final.program_id, final.period, final.district)
+        paid[budget] += final.payout_kop
+        claimed[budget] += final.claimed_kop
+    table = Table(title=f"Final decisions ({sum(by_status.values())} of {len(ids)} applications, {elapsed:.1f} s)")
+    for column in ("program", "status", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for (program, status), count in sorted(by_status.items()):
+        table.add_row(program, status, str(count))
+    console.print(table)
+    money = Table(title="Money: paid vs monthly allocation")
+    for column in ("program", "period", "claimed", "paid", "allocation", "paid/allocation"):
+        money.add_column(column, justify="left" if column in ("program", "period") else "right")
+    for budget in sorted(paid, key=str):
+        program, period, district = budget
+        limit = monthly_allocation(allocations, program, period, district)
+        share = f"{paid[budget] / limit:.1%}" if limit else "-"
+        money.add_row(
+            program, period + (f" {district}" if district else ""), format_uah(claimed[budget]),
+            format_uah(paid[budget]), format_uah(limit) if limit is not None else "none", share,
+        )
+    console.print(money)
+    reasons = Counter(r.reason_code for r in outcomes.rejected)
+    if reasons:
+        console.print("dead-letter: " + ", ".join(f"{code} × {n}" for code, n in sorted(reasons.items())))

@@ -1,0 +1,65 @@
+"""Streaming tests: one embedded Tansu broker per session, the services as real subprocesses.
+
+Every run uses unique Faust app ids (a fresh consumer group and fresh SQLite state), and
+every test its own applications (unique ids, synthetic people), so tests share the broker
+and the running services without seeing each other's results.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from services.broker import start_broker
+from services.supervisor import ServiceProcess, Supervisor, service_env
+from services.topology import create_topics
+
+SERVICES = ("eligibility", "calculation", "budget")
+
+
+def ledger_available() -> bool:
+    return (Path(__file__).resolve().parents[2] / "dopomoga" / "budget" / "ledger.py").exists()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("broker")
+    embedded = start_broker(log_path=logs / "broker.log")
+    create_topics(embedded.bootstrap)
+    yield embedded
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return f"t{os.getpid()}-{uuid.uuid4().hex[:6]}-"
+
+
+@pytest.fixture(scope="session")
+def stack(broker, run_id, tmp_path_factory):
+    """The three services, supervised (restarted if they die), for the whole session."""
+    var = tmp_path_factory.mktemp("var")
+    envs = service_env(broker.url, var, prefix=run_id, metrics={})
+    supervisor = Supervisor(backoff_s=0.5)
+    names = SERVICES if ledger_available() else SERVICES[:2]
+    for name in names:
+        supervisor.add(ServiceProcess(name, f"services.{name}", envs[name], var / f"{name}.log"))
+    supervisor.start()
+    supervisor.var = var  # type: ignore[attr-defined]
+    yield supervisor
+    supervisor.stop()
+    for service in supervisor.services:
+        assert not service.alive()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
