@@ -1,0 +1,144 @@
+"""Ledger tables (SQLAlchemy Core). Portable types only; money is ``BigInteger`` kopiyky.
+
+The migrations in ``migrations/versions`` create exactly these tables; a test compares
+them with alembic's autogenerate, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+ID = 96  # schemas.events.Identifier max length
+PROGRAM = 96
+DISTRICT = 64
+PERIOD = 7
+COEFFICIENT = 64
+
+#: Every input the ledger has processed (entitlement decision_id or command event_id).
+inputs = Table(
+    "budget_inputs",
+    metadata,
+    Column("input_id", String(ID), primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+    Column("outputs", Integer, nullable=False),
+)
+
+#: Every PayoutDecided emitted, byte for byte, in the order emitted per input.
+decisions = Table(
+    "budget_decisions",
+    metadata,
+    Column("event_id", String(ID), primary_key=True),
+    Column("input_id", String(ID), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("application_id", String(ID), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("program_id", String(PROGRAM), nullable=False),
+    Column("period", String(PERIOD), nullable=False),
+    Column("final", Boolean, nullable=False),
+    Column("body", Text, nullable=False),
+    UniqueConstraint("input_id", "position", name="uq_budget_decisions_input_position"),
+    UniqueConstraint("application_id", "revision", name="uq_budget_decisions_application_revision"),
+    Index("ix_budget_decisions_final", "final", "program_id", "period"),
+)
+
+#: One row per claim (application), with its current state and the full entitlement.
+claims = Table(
+    "budget_claims",
+    metadata,
+    Column("application_id", String(ID), primary_key=True),
+    Column("entitlement_decision_id", String(ID), nullable=False, unique=True),
+    Column("program_id", String(PROGRAM), nullable=False),
+    Column("district", String(DISTRICT), nullable=False),  # '' when not by district
+    Column("year", Integer, nullable=False),
+    Column("origin_period", String(PERIOD), nullable=False),
+    Column("budget_period", String(PERIOD), nullable=False),  # month the claim is charged to
+    Column("policy", String(32), nullable=False),
+    Column("priority_class", Integer, nullable=False),
+    Column("arrival_seq", Integer, nullable=False),
+    Column("eligible", Boolean, nullable=False),
+    Column("claimed_kop", BigInteger, nullable=False),
+    Column("payout_kop", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("final", Boolean, nullable=False),
+    Column("reason_code", String(48), nullable=False),
+    Column("coefficient", String(COEFFICIENT), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("context", Text, nullable=False),  # payee, payment, rules (JSON) for later decisions
+    Column("entitlement", Text, nullable=False),  # the full EntitlementCalculated JSON
+    Index("ix_budget_claims_key_status", "program_id", "district", "year", "status"),
+    Index("ix_budget_claims_period", "program_id", "district", "budget_period"),
+)
+
+#: The plan in force for a program (and district) and year: the latest AllocationSet.
+allocations = Table(
+    "budget_allocations",
+    metadata,
+    Column("program_id", String(PROGRAM), primary_key=True),
+    Column("district", String(DISTRICT), primary_key=True),
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("annual_kop", BigInteger, nullable=False),
+    Column("plan_kind", String(16), nullable=False),
+    Column("amendment_id", String(ID), nullable=False),
+    Column("event_id", String(ID), nullable=False),
+)
+
+allocation_months = Table(
+    "budget_allocation_months",
+    metadata,
+    Column("program_id", String(PROGRAM), primary_key=True),
+    Column("district", String(DISTRICT), primary_key=True),
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("month", Integer, primary_key=True, autoincrement=False),
+    Column("allocation_kop", BigInteger, nullable=False),
+)
+
+#: Every AllocationSet ever applied (amendment history, with its legal reference).
+allocation_history = Table(
+    "budget_allocation_history",
+    metadata,
+    Column("event_id", String(ID), primary_key=True),
+    Column("program_id", String(PROGRAM), nullable=False),
+    Column("district", String(DISTRICT), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("annual_kop", BigInteger, nullable=False),
+    Column("plan_kind", String(16), nullable=False),
+    Column("plan", Text, nullable=False),  # JSON list of 12 monthly kopiyky
+    Column("amendment_id", String(ID), nullable=False),
+    Column("legal_reference", Text, nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+    UniqueConstraint(
+        "program_id", "district", "year", "version", name="uq_budget_allocation_history_version"
+    ),
+)
+
+#: Closed months and their settlement (pool, claimed, paid, unspent, exact coefficient).
+periods = Table(
+    "budget_periods",
+    metadata,
+    Column("program_id", String(PROGRAM), primary_key=True),
+    Column("district", String(DISTRICT), primary_key=True),
+    Column("period", String(PERIOD), primary_key=True),
+    Column("closed_event_id", String(ID), nullable=False),
+    Column("pool_kop", BigInteger, nullable=False),
+    Column("claimed_kop", BigInteger, nullable=False),
+    Column("paid_kop", BigInteger, nullable=False),
+    Column("unspent_kop", BigInteger, nullable=False),
+    Column("coefficient", String(COEFFICIENT), nullable=False),
+)
