@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import faust
 from pydantic import BaseModel, ValidationError
 
-from dopomoga.rules.engine import ApplicationError, decision_id
+from dopomoga.rules.engine import decision_id
 from schemas.events import SCHEMA_VERSION, Rejected
 from services.config import ServiceSettings
 from services.observability import (
@@ -227,40 +227,44 @@ class StreamService:
             started = time.perf_counter()
             source = Source(topic, message.partition, message.offset, message.timestamp)
             consumed.inc()
-            try:
-                outputs = list(handler(message.value, source))
-            except Rejection as rejection:
-                outputs = [self._dead(source, message.value, rejection)]
-            except ApplicationError as exc:
-                outputs = [self._dead(source, message.value, Rejection(exc.reason_code, str(exc)))]
-            except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
-                # A defect or an input the domain cannot handle: park it, keep the stream moving.
-                self.log.error(
-                    "processing_failed",
-                    topic=topic,
-                    partition=source.partition,
-                    offset=source.offset,
-                    error_type=type(exc).__name__,
-                    where=_frames(exc),
-                )
-                reason = f"{type(exc).__name__} while processing (see service logs at this offset)"
-                outputs = [self._dead(source, message.value, Rejection("processing_failed", reason))]
-            except Exception as exc:
-                # Infrastructure failure (database, disk): crash; the supervisor restarts and replays.
-                self.log.error(
-                    "fatal_error",
-                    topic=topic,
-                    partition=source.partition,
-                    offset=source.offset,
-                    error_type=type(exc).__name__,
-                    where=_frames(exc),
-                )
-                os._exit(70)
+            outputs = self._handle(handler, message.value, source)
             for out_topic, key, value in outputs:
                 await self.topics[out_topic].send(key=key.encode(), value=value)
                 EVENTS_PRODUCED.labels(self.name, out_topic).inc()
             latency.observe(time.perf_counter() - started)
             self.positions[message.tp] = message.offset + 1
+
+    def _handle(self, handler: Handler, raw: bytes | None, source: Source) -> list[Output]:
+        try:
+            return list(handler(raw, source))
+        except Rejection as rejection:
+            return [self._dead(source, raw, rejection)]
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            code = getattr(exc, "reason_code", None)  # ApplicationError, LedgerError
+            if isinstance(code, str):
+                return [self._dead(source, raw, Rejection(code, str(exc)))]
+            # A defect or an input the domain cannot handle: park it, keep the stream moving.
+            self.log.error(
+                "processing_failed",
+                topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
+                error_type=type(exc).__name__,
+                where=_frames(exc),
+            )
+            reason = f"{type(exc).__name__} while processing (see service logs at this offset)"
+            return [self._dead(source, raw, Rejection("processing_failed", reason))]
+        except Exception as exc:
+            # Infrastructure failure (database, disk): crash; the supervisor restarts and replays.
+            self.log.error(
+                "fatal_error",
+                topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
+                error_type=type(exc).__name__,
+                where=_frames(exc),
+            )
+            os._exit(70)
 
     def _dead(self, source: Source, raw: bytes | None, rejection: Rejection) -> Output:
         EVENTS_DEAD_LETTERED.labels(self.name, rejection.reason_code).inc()

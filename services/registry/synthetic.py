@@ -59,15 +59,19 @@ def recipient_weights(catalog: Catalog, csv_path: Path = MEASURES_CSV) -> dict[s
 
 class SyntheticRegistry:
     def __init__(self, catalog: Catalog, seed: int = 1, submitted_on: dt.date | str = "2023-04-03",
-                 eligible_share: float = 0.8, programs: list[str] | None = None):
+                 eligible_share: float = 0.8, programs: list[str] | None = None, shared_households: bool = False):
         self.catalog = catalog
         self.rng = random.Random(seed)
         self.seed = seed
         self.submitted_on = dt.date.fromisoformat(submitted_on) if isinstance(submitted_on, str) else submitted_on
         self.eligible_share = eligible_share
+        # Shared households make household-scoped limits depend on processing order
+        # (applications are partitioned by id), so they are opt-in.
+        self.shared_households = shared_households
         weights = recipient_weights(catalog)
         self.programs = programs or sorted(weights)
         self.weights = [max(weights.get(p, 50), 1.0) for p in self.programs]
+        self._number = 0
         self.engine = Engine(catalog)  # offline check only; its history is never recorded
 
     def _fact(self, program: Program, name: str):
@@ -89,7 +93,7 @@ class SyntheticRegistry:
             return [
                 {f: self._scalar(t) for f, t in (spec.fields or {}).items()} for _ in range(rng.randint(1, 3))
             ]
-        return "x"
+        return f"{name}-{self.seed}-{self._number}"  # unique ids (e.g. of a deceased person)
 
     def _scalar(self, kind: str):
         return {"bool": self.rng.random() < 0.85, "int": self.rng.randint(1, 5),
@@ -97,6 +101,7 @@ class SyntheticRegistry:
 
     def _candidate(self, number: int, program: Program) -> ApplicationSubmitted:
         rng = self.rng
+        self._number = number
         age = rng.choice([rng.randint(18, 99), rng.randint(60, 104), rng.randint(99, 106)])
         birth = self.submitted_on - dt.timedelta(days=int(age * 365.25) + rng.randint(0, 300))
         person = self.seed * 10_000_000 + number
@@ -120,7 +125,7 @@ class SyntheticRegistry:
                 id=rnokpp(person) if program.spec.payee == "person" else _edrpou(person),
                 name=f"{rng.choice(LAST)} {rng.choice(FIRST)} {rng.choice(PATRONYMIC)}",
                 birth_date=birth,
-                household_id=f"hh-{self.seed}-{number // 2}",
+                household_id=f"hh-{self.seed}-{number // 2}" if self.shared_households else f"hh-{self.seed}-{number}",
             ),
             payment=Payment(channel=channel, iban=ua_iban(person) if channel in ("bank", "treasury") else None),
             facts=facts,

@@ -33,8 +33,9 @@ def update_budget_gauges(ledger: Any, budgets: Iterable[tuple[str, str, str | No
             status = ledger.status(program_id, period, district)
         except Exception:
             continue
-        allocated = _get(status, "allocated_kop", "available_kop", "allocation_kop", "limit_kop")
-        spent = _get(status, "committed_kop", "paid_kop", "spent_kop")
+        allocated = _get(status, "allocation_kop")
+        paid, reserved = _get(status, "paid_kop"), _get(status, "reserved_kop") or 0
+        spent = paid + reserved if isinstance(paid, int) else None
         label = (program_id, period if district is None else f"{period}:{district}")
         if isinstance(allocated, int) and isinstance(spent, int) and allocated > 0:
             BUDGET_UTILISATION.labels(*label).set(spent / allocated)
