@@ -6,9 +6,12 @@ never copied from the engine.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from dopomoga.rules.engine import ApplicationError
+from dopomoga.rules.engine import ApplicationError, Engine
+from schemas.events import ApplicationSubmitted
 from tests.factories import application
 
 PM_GENERAL_JAN_2021 = 2189_00  # spec 002 §9, from 1 Jan 2021
@@ -525,3 +528,14 @@ def test_no_kamianske_program_prorates_because_the_report_has_no_proration_rule(
         assert program.spec.legal_basis.seed.startswith("002:L")
         for name, parameter in program.local_parameters.items():
             assert all(v.reference for v in parameter.values), name
+
+
+def test_every_synthetic_kamianske_example_is_decided_and_about_a_fifth_are_refused(catalog):
+    lines = (Path(__file__).resolve().parents[2] / "examples" / "kamianske.jsonl").read_text().splitlines()
+    engine = Engine(catalog)
+    decisions = [engine.decide(ApplicationSubmitted.model_validate_json(line)) for line in lines]
+    assert len(decisions) >= 70
+    assert {d.program_id for d in decisions} == {p for p in catalog.programs if p.startswith("kamianske.")}
+    assert all(d.submitted_on.year == 2021 for d in (d.application for d in decisions))
+    refused = sum(not d.eligible for d in decisions)
+    assert 0.15 <= refused / len(decisions) <= 0.25

@@ -6,9 +6,12 @@ domain-facts.md §1, shares stated in the measures), never copied from the engin
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from dopomoga.rules.engine import ApplicationError
+from dopomoga.rules.engine import ApplicationError, Engine
+from schemas.events import ApplicationSubmitted
 from tests.factories import application
 
 # ПМ, UAH -> kopiyky (domain-facts.md §1)
@@ -553,3 +556,14 @@ def test_an_application_before_the_inferred_amounts_exist_has_no_rules_in_force(
     with pytest.raises(ApplicationError) as failure:
         engine.decide(application("zhytomyr.honoured-donors", facts, submitted_on="2022-12-01"))
     assert failure.value.reason_code == "no_rules_in_force"
+
+
+def test_every_synthetic_zhytomyr_example_is_decided_and_about_a_fifth_are_refused(catalog):
+    lines = (Path(__file__).resolve().parents[2] / "examples" / "zhytomyr.jsonl").read_text().splitlines()
+    engine = Engine(catalog)
+    decisions = [engine.decide(ApplicationSubmitted.model_validate_json(line)) for line in lines]
+    assert len(decisions) >= 70
+    assert {d.program_id for d in decisions} == {p for p in catalog.programs if p.startswith("zhytomyr.")}
+    assert all(d.submitted_on.year == 2023 for d in (d.application for d in decisions))
+    refused = sum(not d.eligible for d in decisions)
+    assert 0.15 <= refused / len(decisions) <= 0.25

@@ -1,0 +1,341 @@
+"""Generate synthetic applications for the Zhytomyr and Kamianske programs.
+
+    .venv/bin/python examples/gen_zhytomyr_kamianske.py
+
+Writes ``examples/zhytomyr.jsonl`` (dates in 2023) and ``examples/kamianske.jsonl``
+(dates in 2021): one ``ApplicationSubmitted`` JSON per line. Deterministic (fixed seed,
+no clock). People are synthetic: names are drawn from common Ukrainian names that do
+not occur in the seeds, identifiers are checksum-valid but derived from a counter.
+About one application in five is built to be refused, each by one named condition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from schemas.events import Applicant, ApplicationSubmitted, Payment
+
+HERE = Path(__file__).resolve().parent
+IBAN = "UA213223130000026007233566001"  # checksum-valid synthetic UA IBAN (bank code 322313)
+SURNAMES = "Ткаченко Мельник Шевчук Коваль Олійник Лисенко Гончаренко Руденко Савченко Петренко Левченко Марченко Кушнір Дорошенко Яковенко Гнатюк Поліщук Остапенко Демченко".split()
+GIVEN = "Оксана Ірина Тарас Богдан Мирослава Степан Галина Назар Ярина Остап Соломія Василь Ганна Андрій Олена Дмитро Наталія".split()
+REFUSE_EVERY = 5  # every fifth application overall is built to be refused (20 %)
+
+Facts = dict[str, Any]
+# builder(rng, refuse) -> (facts, options); options may set period, birth_date, household, channel
+Builder = Callable[[random.Random, bool], tuple[Facts, dict[str, Any]]]
+
+
+def rnokpp(seed: str) -> str:
+    digits = str(int(hashlib.sha256(seed.encode()).hexdigest(), 16))[:9].rjust(9, "1")
+    weights = (-1, 5, 7, 9, 4, 6, 10, 5, 7)
+    check = (sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11) % 10
+    return digits + str(check)
+
+
+def iso(day: dt.date) -> str:
+    return day.isoformat()
+
+
+def day_in(rng: random.Random, year: int, first_month: int = 1, last_month: int = 12) -> dt.date:
+    month = rng.randint(first_month, last_month)
+    return dt.date(year, month, rng.randint(1, 28))
+
+
+def born(rng: random.Random, on: dt.date, min_age: int, max_age: int) -> dt.date:
+    age = rng.randint(min_age, max_age)
+    return dt.date(on.year - age, rng.randint(1, 12), rng.randint(1, 28))
+
+
+def ident(rng: random.Random, prefix: str) -> str:
+    return f"{prefix}-{rng.randrange(10**6):06d}"
+
+
+# --- Zhytomyr (2023) ------------------------------------------------------------------------
+
+
+def z_centenarians(rng, refuse, on):
+    birth = on.replace(year=on.year - 99) if refuse else born(rng, on, 101, 103)
+    return {"resident_of_community": True}, {"birth_date": birth}
+
+
+def z_fallen(rng, refuse, on):
+    facts = {
+        "resident_of_community": True,
+        "deceased_id": ident(rng, "dec"),
+        "applicant_is_family_member": True,
+        "deceased_was_defender_or_serviceman": True,
+        "died_of_injury_on_duty": True,
+        "injury_in_ato_jfo_zone_direct_participation": not refuse,  # 2023 text: outside the zone -> refused
+    }
+    return facts, {}
+
+
+def z_triplets(rng, refuse, on):
+    count = 2 if refuse else rng.choice([3, 3, 3, 4])
+    births = on.replace(day=1) - dt.timedelta(days=rng.randint(60, 900))
+    return {
+        "resident_of_community": True,
+        "birth_record_id": ident(rng, "ar"),
+        "children_born_at_one_birth": count,
+        "children_birth_date": iso(births),
+        "children_in_family": count,
+    }, {"period": f"{on.year}-{on.month:02d}"}
+
+
+def z_children_of_fallen(rng, refuse, on):
+    child = born(rng, on, 19 if refuse else 1, 19 if refuse else 16)
+    return {
+        "resident_of_community": True,
+        "child_id": ident(rng, "ch"),
+        "child_birth_date": iso(child),
+        "parent_fallen_serviceman": True,
+        "applicant_is_legal_representative": True,
+    }, {"period": f"{on.year}-{on.month:02d}"}
+
+
+def z_donors(rng, refuse, on):
+    return {"resident_of_community": True, "honoured_donor_title": not refuse}, {
+        "period": f"{on.year}-{on.month:02d}"
+    }
+
+
+def z_large(rng, refuse, on):
+    size = rng.randint(3, 5) if refuse else rng.randint(6, 9)
+    children = [{"born_on": int(born(rng, on, 0, 24).strftime("%Y%m%d"))} for _ in range(size)]
+    return {"resident_of_community": True, "children": children}, {"household": True}
+
+
+def z_visual(rng, refuse, on):
+    return {
+        "resident_of_community": True,
+        "disability_group": "3" if refuse else rng.choice(["1", "2"]),
+        "disability_by_vision": True,
+    }, {}
+
+
+def z_honorary(rng, refuse, on):
+    category = rng.choice(["honorary_citizen", "child_of_deceased_honorary_citizen"])
+    if category == "honorary_citizen":
+        birth = born(rng, on, 60, 90)
+    else:
+        birth = on.replace(year=on.year - 18) if refuse else born(rng, on, 5, 16)  # refused: 18 that day
+    facts = {
+        "beneficiary_id": ident(rng, "hc"),
+        "beneficiary_category": category,
+        "honorary_citizen_status_confirmed": True,
+        "honorary_citizen_deceased": category != "honorary_citizen",
+        "beneficiary_birth_date": iso(birth),
+        "approved_amount": 0
+        if refuse and category == "honorary_citizen"
+        else rng.choice([3_000_00, 5_000_00]),
+    }
+    return facts, {}
+
+
+def z_chornobyl(rng, refuse, on):
+    return {
+        "resident_of_community": True,
+        "chornobyl_affected_status": not refuse,
+        "travel_documents_provided": True,
+        "documented_travel_cost": rng.randint(600_00, 3_200_00),
+    }, {}
+
+
+ZHYTOMYR: dict[str, Builder] = {
+    "zhytomyr.centenarians": z_centenarians,
+    "zhytomyr.fallen-defenders-families": z_fallen,
+    "zhytomyr.triplets": z_triplets,
+    "zhytomyr.children-of-fallen": z_children_of_fallen,
+    "zhytomyr.honoured-donors": z_donors,
+    "zhytomyr.large-families": z_large,
+    "zhytomyr.visual-disability-utilities": z_visual,
+    "zhytomyr.honorary-citizens": z_honorary,
+    "zhytomyr.chornobyl-travel": z_chornobyl,
+}
+ZHYTOMYR_DISTRICTS = ["Богунський", "Корольовський"]
+
+# --- Kamianske (2021) -----------------------------------------------------------------------
+
+RES = {"resident_of_city": True}
+
+
+def monthly(on):
+    return {"period": f"{on.year}-{on.month:02d}"}
+
+
+def k_fallen_monthly(rng, refuse, on):
+    return {**RES, "family_member_of_fallen_ato_serviceman": not refuse}, monthly(on)
+
+
+def k_police(rng, refuse, on):
+    return {**RES, "family_member_of_fallen_police_officer": not refuse}, monthly(on)
+
+
+def k_rehabilitated(rng, refuse, on):
+    return {**RES, "rehabilitated_under_articles_1_2": not refuse}, monthly(on)
+
+
+def k_burial(rng, refuse, on):
+    role = "other" if refuse else rng.choice(["will_executor", "undertook_burial"])
+    return {
+        **RES,
+        "deceased_id": ident(rng, "dec"),
+        "applicant_role": role,
+        "deceased_in_programme_category": True,
+    }, {}
+
+
+def k_land(rng, refuse, on):
+    return {**RES, "ato_participant": True, "land_documents_reviewed": not refuse}, {}
+
+
+def k_birthday(rng, refuse, on):
+    child = on.replace(year=on.year - 18) if refuse else born(rng, on, 1, 16)
+    return {
+        **RES,
+        "child_id": ident(rng, "ch"),
+        "child_birth_date": iso(child),
+        "parent_fallen_serviceman": True,
+    }, {}
+
+
+def k_demobilisation(rng, refuse, on):
+    wounded = rng.random() < 0.3
+    return {
+        **RES,
+        "service_status": "other"
+        if refuse
+        else rng.choice(["demobilised_ato_participant", "seconded_to_ato_zone"]),
+        "wounded": wounded,
+        "requested_amount": rng.choice([6_000_00, 7_500_00, 8_000_00]) if wounded else 0,
+        "commission_decision": True,
+    }, {}
+
+
+def k_ato_defender_day(rng, refuse, on):
+    return {**RES, "ato_participant": not refuse}, {}
+
+
+def k_fallen_defender_day(rng, refuse, on):
+    return {**RES, "deceased_id": ident(rng, "dec"), "family_member_of_fallen_serviceman": not refuse}, {}
+
+
+def k_oncology(rng, refuse, on):
+    return {**RES, "raises_disabled_child_with_oncology": not refuse}, {**monthly(on), "household": True}
+
+
+def k_mobile(rng, refuse, on):
+    return {**RES, "war_veteran": True, "uses_mobile_service": not refuse}, monthly(on)
+
+
+def k_centenarian(rng, refuse, on):
+    birth = on.replace(year=on.year - 99) if refuse else born(rng, on, 101, 104)
+    return {**RES, "stipend_amount": 1_500_00}, {**monthly(on), "birth_date": birth}
+
+
+def k_disabled_children(rng, refuse, on):
+    subgroup_a = False if refuse else rng.random() < 0.8
+    count = 1 if refuse or subgroup_a else 2
+    return {
+        **RES,
+        "child_without_walking_function_subgroup_a": subgroup_a,
+        "disabled_children_count": count,
+        "included_in_mayor_order": True,
+        "approved_amount": rng.choice([2_000_00, 2_500_00, 3_000_00]),
+    }, {"channel": "post", "household": True}
+
+
+def k_chornobyl(rng, refuse, on):
+    return {
+        **RES,
+        "liquidator_category": rng.choice(["3", "none"]) if refuse else rng.choice(["1", "2"]),
+        "intercity_round_trip_documented": True,
+        "documented_travel_cost": rng.randint(400_00, 2_400_00),
+    }, {}
+
+
+KAMIANSKE: dict[str, Builder] = {
+    "kamianske.fallen-ato-family-monthly": k_fallen_monthly,
+    "kamianske.fallen-police-family-monthly": k_police,
+    "kamianske.rehabilitated-monthly": k_rehabilitated,
+    "kamianske.burial": k_burial,
+    "kamianske.ato-land-documents": k_land,
+    "kamianske.fallen-child-birthday": k_birthday,
+    "kamianske.ato-demobilisation": k_demobilisation,
+    "kamianske.ato-defender-day": k_ato_defender_day,
+    "kamianske.fallen-family-defender-day": k_fallen_defender_day,
+    "kamianske.disabled-children-oncology-monthly": k_oncology,
+    "kamianske.veteran-mobile-compensation": k_mobile,
+    "kamianske.centenarian-stipend": k_centenarian,
+    "kamianske.disabled-children-one-off": k_disabled_children,
+    "kamianske.chornobyl-travel": k_chornobyl,
+}
+KAMIANSKE_DISTRICTS = ["Дніпровський", "Заводський", "Південний"]
+# Rules of the Kamianske programs are known from the Q2 2021 report: dates from May 2021.
+KAMIANSKE_MONTHS = (5, 12)
+
+
+def generate(
+    programs: dict[str, Builder],
+    prefix: str,
+    year: int,
+    months: tuple[int, int],
+    districts: list[str],
+    per_program: int,
+) -> list[ApplicationSubmitted]:
+    rng = random.Random(f"dopomoga-{prefix}-{year}")
+    out: list[ApplicationSubmitted] = []
+    counter = 0
+    for program_id, builder in programs.items():
+        for _ in range(per_program):
+            counter += 1
+            on = day_in(rng, year, *months)
+            facts, options = builder(rng, counter % REFUSE_EVERY == 0, on)
+            channel = options.get("channel", rng.choice(["bank", "bank", "post"]))
+            applicant_birth = options.get("birth_date") or born(rng, on, 25, 80)
+            person = f"{prefix}-{counter}"
+            application_id = f"{prefix}-{year}-{counter:04d}"
+            out.append(
+                ApplicationSubmitted(
+                    event_id=f"ev-{application_id}",
+                    occurred_at=dt.datetime.combine(on, dt.time(9, rng.randint(0, 59)), tzinfo=dt.UTC),
+                    application_id=application_id,
+                    program_id=program_id,
+                    registry=f"{prefix}-cnap",
+                    submitted_on=on,
+                    period=options.get("period"),
+                    applicant=Applicant(
+                        id_kind="rnokpp",
+                        id=rnokpp(person),
+                        name=f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}",
+                        birth_date=applicant_birth,
+                        household_id=f"{prefix}-hh-{counter}" if options.get("household") else None,
+                        district=rng.choice(districts),
+                    ),
+                    payment=Payment(channel=channel, iban=IBAN if channel == "bank" else None),
+                    facts=facts,
+                )
+            )
+    return out
+
+
+def write(path: Path, applications: list[ApplicationSubmitted]) -> None:
+    path.write_text("".join(a.model_dump_json() + "\n" for a in applications), encoding="utf-8")
+
+
+def main() -> None:
+    write(HERE / "zhytomyr.jsonl", generate(ZHYTOMYR, "zt", 2023, (1, 12), ZHYTOMYR_DISTRICTS, per_program=9))
+    write(
+        HERE / "kamianske.jsonl",
+        generate(KAMIANSKE, "km", 2021, KAMIANSKE_MONTHS, KAMIANSKE_DISTRICTS, per_program=6),
+    )
+
+
+if __name__ == "__main__":
+    main()
