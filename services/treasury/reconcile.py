@@ -17,7 +17,6 @@ Differences name the application (or the line) and amounts, never a name or an I
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
 import json
@@ -32,7 +31,6 @@ from schemas.events import PayoutDecided
 from services.treasury.registers import (
     CHANNELS,
     PAIN_NS,
-    PAIN_SCHEMA,
     XML_CHANNELS,
     Line,
     control_file,
@@ -41,6 +39,7 @@ from services.treasury.registers import (
     end_to_end_id,
     payable_lines,
     register_files,
+    validate_pain001,
 )
 
 
@@ -160,21 +159,6 @@ def _csv_lines(channel: str, rows: list[list[str]]) -> list[ParsedLine]:
             _, payee_id, name, amount, ref = (row + [""] * 5)[:5]
             out.append(ParsedLine(ref, payee_id, "", name, _amount(amount)))
     return out
-
-
-@functools.cache
-def _pain_schema():
-    import sepaxml
-    import xmlschema
-
-    return xmlschema.XMLSchema(str(Path(sepaxml.__file__).parent / "schemas" / f"{PAIN_SCHEMA}.xsd"))
-
-
-def validate_pain001(data: bytes) -> str | None:
-    """None if the document validates against sepaxml's bundled XSD, else the first error."""
-    schema = _pain_schema()
-    error = next(iter(schema.iter_errors(data.decode("utf-8"))), None)
-    return None if error is None else str(error.reason or error.message)[:300]
 
 
 class _Collector:
