@@ -89,6 +89,7 @@ class _Context:
     dates: frozenset[str]  # names whose values are YYYYMMDD dates (shown as ISO in traces)
     parameters: tuple[ParameterValue, ...]
     period: str
+    missing: dict[str, str]  # parameters with no value on the date -> why
 
 
 class Engine:
@@ -116,7 +117,12 @@ class Engine:
             if name not in facts:
                 if spec.required:
                     raise ApplicationError("missing_fact", f"program {program.id} needs fact {name!r}: {spec.description_uk}")
+                # An absent optional fact reads as its type's zero, and has_<name> says it was absent.
+                scope[name] = _ZERO[spec.type]
+                scope[f"has_{name}"] = False
                 continue
+            if not spec.required:
+                scope[f"has_{name}"] = True
             value = facts[name]
             kind = spec.type
             bad = False
@@ -147,6 +153,10 @@ class Engine:
                     and all(_fits(row[f], t) for f, t in fields.items())
                     for row in value
                 )
+                date_fields = [f for f, t in fields.items() if t == "date"]
+                if not bad and date_fields:
+                    value = [{**row, **{f: date_to_int(dt.date.fromisoformat(row[f])) for f in date_fields}} for row in value]
+                    dates.update(date_fields)
             if bad:
                 expected = f"one of {spec.values}" if kind == "enum" else kind
                 raise ApplicationError("bad_fact", f"fact {name!r} of program {program.id} must be {expected}")
@@ -155,14 +165,14 @@ class Engine:
 
     def _context(self, application: ApplicationSubmitted, as_of: dt.date | None, history: dict[str, int] | None) -> _Context:
         program = self._program(application)
-        rules_date = as_of or application.submitted_on
+        period = application.effective_period
+        year, month = int(period[:4]), int(period[5:])
+        period_start = dt.date(year, month, 1)
+        rules_date = as_of or (period_start if program.spec.rules_on == "period_start" else application.submitted_on)
         try:
             version = program.version_on(rules_date)
         except ProgramError as exc:
             raise ApplicationError("no_rules_in_force", str(exc)) from None
-        period = application.effective_period
-        year, month = int(period[:4]), int(period[5:])
-        period_start = dt.date(year, month, 1)
         period_end = dt.date(year, month, calendar.monthrange(year, month)[1])
         applicant = application.applicant
         scope, dates = self._facts(program, application)
@@ -192,6 +202,7 @@ class Engine:
             "year_start": dt.date(year, 1, 1),
         }[program.spec.parameters_on]
         used: list[ParameterValue] = []
+        missing: dict[str, str] = {}
         for name in version.parameter_names:
             try:
                 value = (
@@ -200,10 +211,13 @@ class Engine:
                     else self.catalog.parameters.at(name, on)
                 )
             except ParameterError as exc:
-                raise ApplicationError("no_parameter_value", str(exc)) from None
+                # Only an error if a rule that is actually evaluated reads it (a refused
+                # application never evaluates the amount formula).
+                missing[name] = str(exc)
+                continue
             scope[name] = value.value
             used.append(value)
-        return _Context(program, version, scope, frozenset(dates), tuple(used), period)
+        return _Context(program, version, scope, frozenset(dates), tuple(used), period, missing)
 
     # -- history ---------------------------------------------------------------------------
     def _subject_keys(self, scope: str, application: ApplicationSubmitted) -> list[str]:
@@ -280,6 +294,7 @@ class Engine:
     def _evaluate_conditions(self, context: _Context, application: ApplicationSubmitted) -> list[ConditionResult]:
         results: list[ConditionResult] = []
         for condition in context.version.conditions:
+            _require_parameters(condition.expression, context)
             try:
                 passed = condition.expression.run(context.scope)
             except (TypeError, RuntimeError, ValueError) as exc:
@@ -459,6 +474,7 @@ class Engine:
 
     @staticmethod
     def _run(expression: Expression, scope: dict[str, Any], context: _Context) -> Any:
+        _require_parameters(expression, context)
         try:
             return expression.run(scope)
         except (TypeError, RuntimeError, ValueError) as exc:
@@ -472,12 +488,32 @@ class Engine:
             )
 
 
+_ZERO: dict[str, Any] = {
+    "bool": False, "int": 0, "money": 0, "string": "", "enum": "", "date": 0, "list": [], "items": [],
+}
+
+
 def _fits(value: Any, kind: str) -> bool:
+    if kind == "date":
+        if not isinstance(value, str):
+            return False
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            return False
+        return True
     if kind == "bool":
         return isinstance(value, bool)
     if kind in ("int", "money"):
         return isinstance(value, int) and not isinstance(value, bool) and (kind == "int" or value >= 0)
     return isinstance(value, str)
+
+
+def _require_parameters(expression: Expression, context: _Context) -> None:
+    if context.missing:
+        for name in expression.variables:
+            if name in context.missing:
+                raise ApplicationError("no_parameter_value", context.missing[name])
 
 
 @functools.lru_cache(maxsize=4096)

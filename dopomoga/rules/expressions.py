@@ -25,6 +25,7 @@ Functions available to every program (each a named, exact integer operation):
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -108,8 +109,8 @@ def compile_expression(source: Any, where: str, known: Iterable[str]) -> Express
     names = set(program.variables())
     called = {name for name in program.functions() if name in FUNCTIONS}
     known_set = set(known)
-    unknown = sorted(names - known_set - set(FUNCTIONS))
-    if unknown and not _has_comprehension(program.functions()):
+    unknown = sorted(names - known_set - set(FUNCTIONS) - _loop_variables(source))
+    if unknown:
         raise ExpressionError(f"{where}: unknown name(s) {', '.join(unknown)} in {source!r}")
     return Expression(
         source=source,
@@ -120,5 +121,13 @@ def compile_expression(source: Any, where: str, known: Iterable[str]) -> Express
     )
 
 
-def _has_comprehension(functions: Iterable[str]) -> bool:
-    return bool({"all", "exists", "exists_one", "map", "filter"} & set(functions))
+_MACRO = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
+
+
+def _loop_variables(source: str) -> set[str]:
+    """Names bound by CEL comprehension macros, e.g. ``c`` in ``children.exists(c, c.age < 18)``.
+
+    cel-rust expands macros before ``Program.variables()``/``functions()`` see them, so the
+    loop variable shows up as a free name; it is recognised from the macro call itself.
+    """
+    return set(_MACRO.findall(source))

@@ -64,7 +64,7 @@ class InputSpec(_Strict):
     required: bool = True
     description_uk: str
     values: list[str] | None = None  # enum values
-    fields: dict[str, Literal["bool", "int", "string", "money"]] | None = None  # item fields
+    fields: dict[str, Literal["bool", "int", "string", "money", "date"]] | None = None  # item fields
 
     @model_validator(mode="after")
     def _shape(self) -> InputSpec:
@@ -157,6 +157,9 @@ class ProgramFile(_Strict):
     frequency: Frequency
     budget: BudgetSpec
     parameters_on: Literal["submitted_on", "period_start", "year_start"] = "submitted_on"
+    rules_on: Literal["submitted_on", "period_start"] = Field(
+        default="submitted_on", description="which date selects the rule version in force"
+    )
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     history: dict[str, HistorySpec] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -251,6 +254,8 @@ def _sample_scope(spec: ProgramFile, parameter_names: set[str]) -> dict[str, Any
             scope[name] = [{k: _SAMPLE_BY_TYPE[t] for k, t in (item.fields or {}).items()}]
         else:
             scope[name] = _SAMPLE_BY_TYPE[item.type]
+        if not item.required:
+            scope[f"has_{name}"] = True
     for name in spec.history:
         scope[name] = 0
     for name in parameter_names:
@@ -300,7 +305,8 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
             raise ProgramError(f"{path}: frequency limit is scoped by unknown input {spec.frequency.limit.scope[5:]!r}")
 
     parameter_names = set(local) | set(global_parameters.names())
-    base_known = set(STANDARD_INPUTS) | set(spec.inputs) | set(spec.history) | parameter_names
+    presence = {f"has_{name}" for name, item in spec.inputs.items() if not item.required}
+    base_known = set(STANDARD_INPUTS) | set(spec.inputs) | set(spec.history) | parameter_names | presence
     scope = _sample_scope(spec, parameter_names)
 
     versions: list[CompiledVersion] = []

@@ -1,0 +1,101 @@
+"""Engine behaviours the program files rely on, on a small synthetic program."""
+
+import shutil
+import textwrap
+
+import pytest
+
+from dopomoga.rules.engine import ApplicationError, Engine
+from dopomoga.rules.programs import PROGRAMS_DIR, Catalog
+from tests.factories import application
+
+PROGRAM = textwrap.dedent(
+    """
+    id: zhytomyr.test-features
+    version: "t"
+    title: {uk: Тестова виплата, en: Test payment}
+    city: zhytomyr
+    legal_basis: {act_uk: Тестовий акт, clause_uk: п. 1, seed: "test"}
+    payee: person
+    payment_channels: [post]
+    frequency: {kind: monthly}
+    budget: {policy: first_come, clause_uk: п. 9}
+    parameters_on: period_start
+    rules_on: period_start
+    inputs:
+      children: {type: items, description_uk: діти, fields: {born_on: date, disabled: bool}}
+      note: {type: string, required: false, description_uk: примітка}
+    parameters:
+      late_amount:
+        description_uk: сума, що діє лише з 2024 року
+        unit: UAH
+        values: {2024-01-01: {value: "100", reference: "тест"}}
+    rules:
+      - effective_from: 2020-01-01
+        conditions:
+          - id: has_minor_child
+            clause_uk: п. 2
+            when: children.exists(c, age_on(c.born_on, period_start) < 18)
+            refusal_uk: немає неповнолітніх дітей
+          - id: note_absent_or_known
+            clause_uk: п. 3
+            when: "!has_note || note == 'ok'"
+            refusal_uk: примітка не відповідає
+        amount:
+          clause_uk: п. 4
+          formula: late_amount * size(children)
+          rounding_uk: не застосовується
+      - effective_from: 2024-01-01
+        conditions: []
+        amount: {clause_uk: п. 5 (нова редакція), formula: late_amount, rounding_uk: не застосовується}
+    """
+)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    shutil.copytree(PROGRAMS_DIR / "parameters", tmp_path / "parameters")
+    (tmp_path / "zhytomyr").mkdir()
+    (tmp_path / "zhytomyr" / "test-features.yaml").write_text(PROGRAM)
+    return Engine(Catalog.load(tmp_path))
+
+
+def _app(children, period="2023-05", submitted="2024-02-01", **facts):
+    return application(
+        "zhytomyr.test-features", {"children": children, **facts}, submitted_on=submitted, period=period, channel="post"
+    )
+
+
+def test_a_comprehension_macro_reads_item_dates_and_a_refusal_never_needs_the_amount_parameter(engine):
+    adults_only = _app([{"born_on": "1990-01-01", "disabled": False}])
+    decision = engine.decide(adults_only)  # late_amount has no value in May 2023, but it is never read
+    assert not decision.eligible
+    assert [c.id for c in decision.conditions if not c.passed] == ["has_minor_child"]
+    assert decision.conditions[0].inputs["period_start"] == "2023-05-01"
+
+
+def test_an_eligible_claim_that_needs_a_parameter_before_its_first_value_gets_a_clear_error(engine):
+    with pytest.raises(ApplicationError) as failure:
+        engine.decide(_app([{"born_on": "2015-06-01", "disabled": False}]))
+    assert failure.value.reason_code == "no_parameter_value"
+    assert "2024-01-01" in str(failure.value)
+
+
+def test_an_absent_optional_fact_reads_as_its_zero_and_has_name_says_so(engine):
+    given_wrong = engine.decide(_app([{"born_on": "1990-01-01", "disabled": False}], note="bad"))
+    assert [c.id for c in given_wrong.conditions if not c.passed] == ["has_minor_child", "note_absent_or_known"]
+    absent = engine.decide(_app([{"born_on": "1990-01-01", "disabled": False}], period="2023-06"))
+    assert [c.id for c in absent.conditions if not c.passed] == ["has_minor_child"]
+
+
+def test_the_rule_version_follows_the_month_claimed_when_the_program_says_so(engine):
+    old_month = engine.decide(_app([{"born_on": "1990-01-01", "disabled": False}], period="2023-12"))
+    new_month = engine.decide(_app([{"born_on": "1990-01-01", "disabled": False}], period="2024-01"))
+    assert old_month.rules.effective_from.isoformat() == "2020-01-01" and not old_month.eligible
+    assert new_month.rules.effective_from.isoformat() == "2024-01-01" and new_month.amount_kop == 10_000
+
+
+def test_an_item_date_that_is_not_a_date_is_a_clear_error(engine):
+    with pytest.raises(ApplicationError) as failure:
+        engine.decide(_app([{"born_on": "31.12.2015", "disabled": False}]))
+    assert failure.value.reason_code == "bad_fact"
