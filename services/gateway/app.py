@@ -1,0 +1,507 @@
+"""Operator and registry gateway (FastAPI): ``uvicorn services.gateway.app:app``.
+
+- registries ``POST /applications`` (one or a batch) -> topic ``applications`` (202, idempotent);
+- operators read programs, parameters, budgets and decisions (role ``viewer``);
+- budget administrators set allocations and close periods -> topic ``budget-commands``;
+- ``/metrics`` (Prometheus) and ``/healthz`` need no key.
+
+Authentication: header ``X-API-Key`` (see ``services/gateway/auth.py`` for roles and config).
+Bad input is answered 4xx with a readable message; values sent by the caller (which may be
+personal data) are never echoed in errors or logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dopomoga.money import format_uah, kop_to_decimal_str
+from dopomoga.rules.parameters import ParameterError
+from dopomoga.rules.programs import Catalog
+from schemas.events import (
+    AllocationSet,
+    ApplicationSubmitted,
+    EntitlementCalculated,
+    Identifier,
+    Kopiyky,
+    MonthlyPlan,
+    PayoutDecided,
+    Period,
+    PeriodClosed,
+    ProgramId,
+    ShortText,
+)
+from services.gateway.auth import KeyStore, Principal
+from services.gateway.ingest import IngestLog, fingerprint
+from services.observability import EVENTS_PRODUCED
+from services.topology import APPLICATIONS, BUDGET_COMMANDS, command_key
+
+SERVICE = "gateway"
+MAX_BATCH = 1000
+SEND_TIMEOUT_S = float(os.environ.get("DOPOMOGA_GATEWAY_SEND_TIMEOUT", "10"))
+
+REQUESTS = Counter(
+    "dopomoga_gateway_requests_total", "Gateway requests by route template, method and status",
+    ["route", "method", "status"],
+)
+
+TAGS = [
+    {"name": "registries", "description": "Applications and claims from registries (role `registry`)."},
+    {"name": "operators", "description": "Programs, parameters, budgets and decisions (role `viewer`)."},
+    {"name": "budget", "description": "Allocations and period closes (role `budget_admin`)."},
+    {"name": "service", "description": "Health and metrics (no key)."},
+]
+
+
+# -- request and response models ---------------------------------------------------------------
+
+class Accepted(BaseModel):
+    application_id: str
+    status: Literal["accepted", "duplicate"]
+
+
+class IngestResponse(BaseModel):
+    accepted: int = Field(description="newly published")
+    duplicates: int = Field(description="already published with the same content (not published again)")
+    results: list[Accepted]
+
+
+class AllocationRequest(BaseModel):
+    """An annual appropriation and its monthly plan (becomes an ``AllocationSet`` event)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    program_id: ProgramId
+    district: Annotated[str, Field(max_length=64)] | None = None
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    annual_kop: Kopiyky
+    plan: MonthlyPlan
+    amendment_id: Identifier = Field(description="id of this decision of the council; re-posting it is idempotent")
+    legal_reference: ShortText
+
+
+class PeriodCloseRequest(BaseModel):
+    """Close a month: pro-rata claims are settled, the month's decisions become final."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    program_id: ProgramId
+    district: Annotated[str, Field(max_length=64)] | None = None
+    period: Period
+    closed_by: Identifier | None = Field(default=None, description="default: the API key's name")
+
+
+class CommandAccepted(BaseModel):
+    event_id: str
+    event_type: str
+    topic: str
+    key: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+    errors: list[dict[str, Any]] | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "no or unknown X-API-Key"},
+    403: {"model": ErrorBody, "description": "the key lacks the role"},
+    422: {"model": ErrorBody, "description": "invalid input"},
+}
+
+
+# -- the application -----------------------------------------------------------------------------
+
+class Gateway:
+    """Dependencies of the app, injectable for tests (producer, ledger, keys, ingest log)."""
+
+    def __init__(self, *, catalog: Catalog | None = None, keys: KeyStore | None = None,
+                 producer: Any = None, producer_factory: Callable[[], Any] | None = None,
+                 ledger: Any = None, ledger_factory: Callable[[], Any] | None = None,
+                 ingest_log: IngestLog | None = None):
+        self.catalog = catalog or Catalog.load()
+        self.keys = keys or KeyStore.from_env()
+        self._producer = producer
+        self._producer_factory = producer_factory or _kafka_producer
+        self._ledger = ledger
+        self._ledger_factory = ledger_factory or _open_ledger
+        if ingest_log is None:
+            from services.config import settings
+
+            ingest_log = IngestLog(settings(SERVICE).var_dir / "gateway-ingest.sqlite")
+        self.ingest = ingest_log
+        self._lock = threading.Lock()
+
+    def producer(self) -> Any:
+        with self._lock:
+            if self._producer is None:
+                try:
+                    self._producer = self._producer_factory()
+                except Exception as exc:
+                    raise HTTPException(503, f"the broker is not reachable: {type(exc).__name__}") from None
+            return self._producer
+
+    def ledger(self) -> Any:
+        with self._lock:
+            if self._ledger is None:
+                try:
+                    self._ledger = self._ledger_factory()
+                except Exception as exc:
+                    raise HTTPException(503, f"the budget ledger is not available: {type(exc).__name__}") from None
+            return self._ledger
+
+    def publish(self, topic: str, key: str, value: bytes) -> None:
+        producer = self.producer()
+        try:
+            future = producer.send(topic, key=key.encode("utf-8"), value=value)
+            if future is not None and hasattr(future, "get"):
+                future.get(timeout=SEND_TIMEOUT_S)
+        except HTTPException:
+            raise
+        except Exception as exc:
+            raise HTTPException(503, f"publishing to {topic} failed: {type(exc).__name__}; retry later") from None
+        EVENTS_PRODUCED.labels(SERVICE, topic).inc()
+
+
+def _kafka_producer() -> Any:
+    from kafka import KafkaProducer
+
+    from services.config import settings
+
+    return KafkaProducer(bootstrap_servers=settings(SERVICE).bootstrap.split(","), acks="all", linger_ms=5,
+                         client_id="dopomoga-gateway", request_timeout_ms=int(SEND_TIMEOUT_S * 1000))
+
+
+def _open_ledger() -> Any:
+    from services.treasury.exporter import open_ledger
+
+    return open_ledger()
+
+
+def _messages(exc: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        out.append({"loc": loc, "msg": str(err.get("msg", "invalid")), "type": err.get("type", "")})
+    return out[:50]
+
+
+def _summary(errors: list[dict[str, Any]]) -> str:
+    parts = [f"{'.'.join(e['loc']) or '(body)'}: {e['msg']}" for e in errors[:5]]
+    more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+def _uah(kop: Any) -> Any:
+    return {"kop": kop, "uah": kop_to_decimal_str(kop), "text": format_uah(kop)} if isinstance(kop, int) else kop
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def create_app(gateway: Gateway | None = None) -> FastAPI:
+    holder: dict[str, Gateway] = {}
+
+    def gw() -> Gateway:
+        if "gw" not in holder:
+            holder["gw"] = gateway or Gateway()
+        return holder["gw"]
+
+    if gateway is not None:
+        holder["gw"] = gateway
+
+    app = FastAPI(
+        title="Dopomoga gateway",
+        version="1.0.0",
+        description=(
+            "Registries submit applications; operators read programs, parameters, budgets and decisions "
+            "(with the trace and the Ukrainian explanation); budget administrators set allocations and close "
+            "months. Money is integer kopiyky. Authenticate with the `X-API-Key` header."
+        ),
+        openapi_tags=TAGS,
+    )
+    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key; roles viewer, budget_admin, registry")
+
+    def require(role: str) -> Callable[..., Principal]:
+        def check(key: str | None = Depends(api_key)) -> Principal:
+            principal = gw().keys.lookup(key)
+            if principal is None:
+                raise HTTPException(401, "missing or unknown X-API-Key", headers={"WWW-Authenticate": "APIKey"})
+            if role not in principal.roles:
+                raise HTTPException(403, f"this API key lacks the role {role!r}")
+            return principal
+
+        return check
+
+    viewer = Depends(require("viewer"))
+    admin = Depends(require("budget_admin"))
+    registry = Depends(require("registry"))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _messages(exc)
+        return JSONResponse(status_code=422, content={"error": "invalid_request", "message": _summary(errors),
+                                                      "errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                 409: "conflict", 503: "unavailable"}
+        return JSONResponse(status_code=exc.status_code, headers=getattr(exc, "headers", None),
+                            content={"error": codes.get(exc.status_code, "error"), "message": str(exc.detail)})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
+        return JSONResponse(status_code=500, content={"error": "internal", "message": type(exc).__name__})
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next):
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "(unmatched)")  # never the raw path: ids are personal data
+        REQUESTS.labels(template, request.method, str(response.status_code)).inc()
+        return response
+
+    def _program(program_id: str):
+        program = gw().catalog.programs.get(program_id)
+        if program is None:
+            raise HTTPException(404, f"unknown program {program_id!r}"[:200])
+        return program
+
+    # -- registries ---------------------------------------------------------------------------
+    @app.post("/applications", status_code=202, tags=["registries"], response_model=IngestResponse,
+              responses={**ERRORS, 409: {"model": ErrorBody, "description": "an id reused for other content"},
+                         503: {"model": ErrorBody, "description": "the broker is unavailable"}})
+    def submit_applications(
+        body: Annotated[
+            ApplicationSubmitted | Annotated[list[ApplicationSubmitted], Field(min_length=1, max_length=MAX_BATCH)],
+            Body(description=f"one application, or a batch of up to {MAX_BATCH}"),
+        ],
+        principal: Principal = registry,
+    ) -> IngestResponse:
+        """Validate and publish applications to `applications` (key: application id). Idempotent per id."""
+        items = body if isinstance(body, list) else [body]
+        g = gw()
+        ids = [item.application_id for item in items]
+        repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+        if repeated:
+            raise HTTPException(422, f"the batch repeats application id(s) {', '.join(repeated[:10])}")
+        unknown = sorted({i.program_id for i in items if i.program_id not in g.catalog.programs})
+        if unknown:
+            raise HTTPException(422, f"unknown program(s) {', '.join(unknown[:10])}"[:500])
+        plan: list[tuple[ApplicationSubmitted, bytes, str, str | None]] = []
+        conflicts = []
+        for item in items:
+            value = item.model_dump_json().encode("utf-8")
+            mark = fingerprint(value)
+            known = g.ingest.seen(item.application_id)
+            if known is not None and known != mark:
+                conflicts.append(item.application_id)
+            plan.append((item, value, mark, known))
+        if conflicts:
+            raise HTTPException(409, "application id(s) already submitted with different content: "
+                                f"{', '.join(conflicts[:10])}; use a new id for a new application")
+        results = []
+        for item, value, mark, known in plan:
+            if known == mark:
+                results.append(Accepted(application_id=item.application_id, status="duplicate"))
+                continue
+            g.publish(APPLICATIONS, item.application_id, value)
+            g.ingest.record(item.application_id, mark)
+            results.append(Accepted(application_id=item.application_id, status="accepted"))
+        new = sum(r.status == "accepted" for r in results)
+        return IngestResponse(accepted=new, duplicates=len(results) - new, results=results)
+
+    # -- operators ----------------------------------------------------------------------------
+    @app.get("/programs", tags=["operators"], responses=ERRORS)
+    def list_programs(principal: Principal = viewer) -> list[dict[str, Any]]:
+        """Every program: title, legal basis, budget policy, rule versions."""
+        return [
+            {
+                "id": p.id,
+                "title_uk": p.spec.title.uk,
+                "title_en": p.spec.title.en,
+                "city": p.spec.city,
+                "legal_basis": p.spec.legal_basis.model_dump(mode="json"),
+                "payee": p.spec.payee,
+                "payment_channels": list(p.spec.payment_channels),
+                "frequency": p.spec.frequency.kind,
+                "budget_policy": p.spec.budget.policy,
+                "versions": [v.effective_from.isoformat() for v in p.versions],
+                "rules_hash": p.rules_hash,
+            }
+            for p in sorted(gw().catalog.programs.values(), key=lambda p: p.id)
+        ]
+
+    @app.get("/programs/{program_id}", tags=["operators"], responses={**ERRORS, 404: {"model": ErrorBody}})
+    def get_program(program_id: Annotated[str, Path(max_length=96)], principal: Principal = viewer) -> dict[str, Any]:
+        """One program as written: conditions, amounts and every rule's clause (legal reference)."""
+        program = _program(program_id)
+        body = program.spec.model_dump(mode="json", by_alias=True)
+        body["rules_hash"] = program.rules_hash
+        body["parameters_read"] = {
+            v.effective_from.isoformat(): list(v.parameter_names) for v in program.versions
+        }
+        return body
+
+    @app.get("/parameters", tags=["operators"], responses=ERRORS)
+    def get_parameters(
+        as_of: Annotated[dt.date | None, Query(description="date (YYYY-MM-DD); default today")] = None,
+        principal: Principal = viewer,
+    ) -> dict[str, Any]:
+        """Global parameters (ПМ, minimum wage...) in force on a date, each with its law."""
+        on = as_of or dt.date.today()
+        params = gw().catalog.parameters
+        values, missing = [], []
+        for name in params.names():
+            try:
+                value = params.at(name, on)
+            except ParameterError:
+                missing.append(name)
+                continue
+            values.append({
+                "name": name,
+                "description_uk": params[name].description_uk,
+                "unit": value.unit,
+                "value": value.value,
+                "value_uah": kop_to_decimal_str(value.value) if value.unit == "UAH" else None,
+                "effective_from": value.effective_from.isoformat(),
+                "reference": value.reference,
+            })
+        return {"as_of": on.isoformat(), "parameters": values, "not_yet_in_force": missing}
+
+    @app.get("/budget/need-report", tags=["operators"], responses=ERRORS)
+    def need_report(
+        year: Annotated[int, Query(ge=2000, le=2100)],
+        program_id: Annotated[str | None, Query(max_length=96)] = None,
+        principal: Principal = viewer,
+    ) -> dict[str, Any]:
+        """Per program and month: need, allocation, paid, shortfall (for the council's budget)."""
+        if program_id is not None:
+            _program(program_id)
+        rows = [_plain(r) for r in gw().ledger().need_report(year, program_id=program_id)]
+        totals = {k: sum(r.get(k, 0) for r in rows if isinstance(r, dict))
+                  for k in ("need_kop", "allocation_kop", "paid_kop", "shortfall_kop")}
+        return {"year": year, "program_id": program_id, "rows": rows, "totals": totals}
+
+    @app.get("/budget/{program_id}/{period}", tags=["operators"], responses={**ERRORS, 404: {"model": ErrorBody}})
+    def budget_status(
+        program_id: Annotated[str, Path(max_length=96)],
+        period: Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+        district: Annotated[str | None, Query(max_length=64)] = None,
+        principal: Principal = viewer,
+    ) -> dict[str, Any]:
+        """Allocation, available, reserved, paid, need and coefficient of one month."""
+        _program(program_id)
+        ledger = gw().ledger()
+        status = _plain(ledger.status(program_id, period, district))
+        try:
+            from services.budget.adapters.gauges import update_budget_gauges
+
+            update_budget_gauges(ledger, [(program_id, period, district)])
+        except Exception:  # gauges are a convenience; the answer does not depend on them
+            pass
+        status["in_uah"] = {k: _uah(v) for k, v in status.items() if k.endswith("_kop")}
+        return status
+
+    @app.get("/decisions/{application_id}", tags=["operators"], responses={**ERRORS, 404: {"model": ErrorBody}})
+    def get_decision(
+        application_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,95}$")],
+        principal: Principal = viewer,
+    ) -> dict[str, Any]:
+        """The latest payout decision, the entitlement with its trace, and the explanations in Ukrainian."""
+        ledger = gw().ledger()
+        payout: PayoutDecided | None = ledger.payout(application_id)
+        entitlement: EntitlementCalculated | None = ledger.entitlement(application_id)
+        if payout is None and entitlement is None:
+            raise HTTPException(404, "no decision for this application id (yet)")
+        explanation = " ".join(
+            text for text in (entitlement.explanation_uk if entitlement else None,
+                              payout.explanation_uk if payout else None) if text
+        )
+        return {
+            "application_id": application_id,
+            "status": payout.status if payout else None,
+            "final": payout.final if payout else False,
+            "payout_kop": payout.payout_kop if payout else None,
+            "payout": _uah(payout.payout_kop) if payout else None,
+            "explanation_uk": explanation,
+            "payout_decision": payout.model_dump(mode="json") if payout else None,
+            "entitlement": entitlement.model_dump(mode="json", exclude={"application"}) if entitlement else None,
+        }
+
+    # -- budget administrators ----------------------------------------------------------------
+    @app.post("/budget/allocations", status_code=202, tags=["budget"], response_model=CommandAccepted,
+              responses={**ERRORS, 503: {"model": ErrorBody}})
+    def set_allocation(request: AllocationRequest, principal: Principal = admin) -> CommandAccepted:
+        """Set or amend a program's annual appropriation -> `budget-commands` (AllocationSet)."""
+        _program(request.program_id)
+        ident = hashlib.sha256(
+            f"{request.program_id}|{request.district or ''}|{request.year}|{request.amendment_id}".encode()
+        ).hexdigest()[:32]
+        try:
+            event = AllocationSet(event_id=f"alloc-{ident}", occurred_at=dt.datetime.now(dt.UTC),
+                                  **request.model_dump())
+        except ValidationError as exc:
+            errors = _messages(exc)
+            raise HTTPException(422, _summary(errors)) from None
+        key = command_key(event.program_id, event.year, event.district)
+        gw().publish(BUDGET_COMMANDS, key, event.model_dump_json().encode("utf-8"))
+        return CommandAccepted(event_id=event.event_id, event_type=event.event_type, topic=BUDGET_COMMANDS, key=key)
+
+    @app.post("/budget/periods/close", status_code=202, tags=["budget"], response_model=CommandAccepted,
+              responses={**ERRORS, 503: {"model": ErrorBody}})
+    def close_period(request: PeriodCloseRequest, principal: Principal = admin) -> CommandAccepted:
+        """Close a month -> `budget-commands` (PeriodClosed). Closing twice is harmless (same event id)."""
+        _program(request.program_id)
+        ident = hashlib.sha256(
+            f"{request.program_id}|{request.district or ''}|{request.period}".encode()
+        ).hexdigest()[:32]
+        closed_by = request.closed_by or "".join(c if c.isalnum() or c in "._:-" else "-" for c in principal.name)[:96]
+        try:
+            event = PeriodClosed(event_id=f"close-{ident}", occurred_at=dt.datetime.now(dt.UTC),
+                                 program_id=request.program_id, district=request.district, period=request.period,
+                                 closed_by=closed_by or "operator")
+        except ValidationError as exc:
+            raise HTTPException(422, _summary(_messages(exc))) from None
+        key = command_key(event.program_id, event.period, event.district)
+        gw().publish(BUDGET_COMMANDS, key, event.model_dump_json().encode("utf-8"))
+        return CommandAccepted(event_id=event.event_id, event_type=event.event_type, topic=BUDGET_COMMANDS, key=key)
+
+    # -- service ----------------------------------------------------------------------------------
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, Any]:
+        """Liveness: the catalog is loaded. Says whether development keys are in use."""
+        g = gw()
+        return {"status": "ok", "programs": len(g.catalog.programs), "development_keys": g.keys.development}
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics of this process (no personal data in labels)."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+app = create_app()
