@@ -33,7 +33,19 @@ from typing import Any
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
@@ -135,15 +147,68 @@ class _ClaimRow:
     coefficient: str
     revision: int
     context: str
-    entitlement: str
+    entitlement: str = ""  # only set on new claims (never loaded back: it can be large)
     new: bool = False
     dirty: bool = False
 
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _CLAIM_COLUMNS}
 
+    def changes(self) -> dict[str, Any]:
+        return {"b_application_id": self.application_id, **{name: getattr(self, name) for name in _MUTABLE}}
+
 
 _CLAIM_COLUMNS = tuple(c.name for c in t.claims.columns)
+
+# Hot-path statements, built once (SQLAlchemy then reuses their compiled form).
+_B = bindparam
+_Q_KNOWN = select(t.inputs.c.outputs).where(t.inputs.c.input_id == _B("input_id"))
+_Q_BODIES = (
+    select(t.decisions.c.body)
+    .where(t.decisions.c.input_id == _B("input_id"))
+    .order_by(t.decisions.c.position)
+)
+_Q_MAX_SEQ = select(func.max(t.inputs.c.seq))
+_Q_PLAN = select(t.allocation_months.c.month, t.allocation_months.c.allocation_kop).where(
+    t.allocation_months.c.program_id == _B("program_id"),
+    t.allocation_months.c.district == _B("district"),
+    t.allocation_months.c.year == _B("year"),
+)
+_Q_SPENT = (
+    select(t.claims.c.budget_period, func.sum(t.claims.c.payout_kop))
+    .where(
+        t.claims.c.program_id == _B("program_id"),
+        t.claims.c.district == _B("district"),
+        t.claims.c.year == _B("year"),
+        t.claims.c.status.in_(PAID_STATUSES),
+    )
+    .group_by(t.claims.c.budget_period)
+)
+_Q_WAITING = (
+    select(t.claims.c.application_id)
+    .where(
+        t.claims.c.program_id == _B("program_id"),
+        t.claims.c.district == _B("district"),
+        t.claims.c.year == _B("year"),
+        t.claims.c.status == "deferred",
+    )
+    .limit(1)
+)
+_Q_CLOSED = select(t.periods.c.period).where(
+    t.periods.c.program_id == _B("program_id"),
+    t.periods.c.district == _B("district"),
+    t.periods.c.period == _B("period"),
+)
+_I_INPUT = insert(t.inputs)
+_I_DECISIONS = insert(t.decisions)
+_I_CLAIMS = insert(t.claims)
+_LOADED = [c for c in t.claims.columns if c.name != "entitlement"]
+_MUTABLE = ("budget_period", "payout_kop", "status", "final", "reason_code", "coefficient", "revision")
+_UPDATE_CLAIM = (
+    update(t.claims)
+    .where(t.claims.c.application_id == bindparam("b_application_id"))
+    .values(**{name: bindparam(name) for name in _MUTABLE})
+)
 
 
 def _district_of(entitlement: EntitlementCalculated) -> str:
@@ -166,6 +231,7 @@ class _Tx:
         self.seq = seq
         self.emitted: list[PayoutDecided] = []
         self.revisions: dict[str, int] = {}  # event_id -> revision of the claim
+        self.contexts: dict[str, tuple[Applicant, Payment, RulesRef]] = {}  # validated, for new claims
         self.claims: dict[str, _ClaimRow] = {}
 
 
@@ -181,11 +247,18 @@ class BudgetLedger:
     # -- schema ------------------------------------------------------------------------------
     def upgrade(self, revision: str = "head") -> None:
         """Run the alembic migrations (``upgrade head`` by default)."""
+        self._migrate(alembic_command.upgrade, revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Run the alembic migrations down to ``revision`` (``base`` drops the ledger)."""
+        self._migrate(alembic_command.downgrade, revision)
+
+    def _migrate(self, action: Callable[[AlembicConfig, str], None], revision: str) -> None:
         config = AlembicConfig()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
             config.attributes["connection"] = conn
-            alembic_command.upgrade(config, revision)
+            action(config, revision)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -328,22 +401,23 @@ class BudgetLedger:
                     stored = self._stored(conn, input_id)
                     if stored is not None:
                         return stored
-                    seq = (conn.execute(select(func.max(t.inputs.c.seq))).scalar() or 0) + 1
+                    seq = (conn.execute(_Q_MAX_SEQ).scalar() or 0) + 1
                     tx = _Tx(conn, occurred_at, seq)
                     work(tx)
                     self._flush_claims(tx)
                     conn.execute(
-                        insert(t.inputs).values(
-                            input_id=input_id,
-                            seq=seq,
-                            kind=kind,
-                            occurred_at=occurred_at.isoformat(),
-                            outputs=len(tx.emitted),
-                        )
+                        _I_INPUT,
+                        {
+                            "input_id": input_id,
+                            "seq": seq,
+                            "kind": kind,
+                            "occurred_at": occurred_at.isoformat(),
+                            "outputs": len(tx.emitted),
+                        },
                     )
                     if tx.emitted:
                         conn.execute(
-                            insert(t.decisions),
+                            _I_DECISIONS,
                             [
                                 {
                                     "event_id": d.event_id,
@@ -359,21 +433,17 @@ class BudgetLedger:
                                 for i, d in enumerate(tx.emitted)
                             ],
                         )
-                    return [PayoutDecided.model_validate_json(d.model_dump_json()) for d in tx.emitted]
+                    return list(tx.emitted)
             except IntegrityError as exc:  # a concurrent writer took the seq, or the same input
                 last = exc
                 continue
         raise RuntimeError(f"budget ledger: could not commit input after {_RETRIES} attempts") from last
 
     def _stored(self, conn: Connection, input_id: str) -> list[PayoutDecided] | None:
-        known = conn.execute(select(t.inputs.c.outputs).where(t.inputs.c.input_id == input_id)).first()
+        known = conn.execute(_Q_KNOWN, {"input_id": input_id}).first()
         if known is None:
             return None
-        bodies = conn.execute(
-            select(t.decisions.c.body)
-            .where(t.decisions.c.input_id == input_id)
-            .order_by(t.decisions.c.position)
-        ).scalars()
+        bodies = conn.execute(_Q_BODIES, {"input_id": input_id}).scalars()
         return [PayoutDecided.model_validate_json(body) for body in bodies]
 
     # -- program settings ----------------------------------------------------------------------
@@ -426,13 +496,7 @@ class BudgetLedger:
     # -- reading state ---------------------------------------------------------------------------
     @staticmethod
     def _plan(conn: Connection, program_id: str, district: str, year: int) -> tuple[int, ...] | None:
-        rows = conn.execute(
-            select(t.allocation_months.c.month, t.allocation_months.c.allocation_kop).where(
-                t.allocation_months.c.program_id == program_id,
-                t.allocation_months.c.district == district,
-                t.allocation_months.c.year == year,
-            )
-        ).all()
+        rows = conn.execute(_Q_PLAN, {"program_id": program_id, "district": district, "year": year}).all()
         if not rows:
             return None
         plan = [0] * 12
@@ -444,14 +508,7 @@ class BudgetLedger:
     def _spent(conn: Connection, program_id: str, district: str, year: int) -> list[int]:
         spent = [0] * 12
         for period, amount in conn.execute(
-            select(t.claims.c.budget_period, func.sum(t.claims.c.payout_kop))
-            .where(
-                t.claims.c.program_id == program_id,
-                t.claims.c.district == district,
-                t.claims.c.year == year,
-                t.claims.c.status.in_(PAID_STATUSES),
-            )
-            .group_by(t.claims.c.budget_period)
+            _Q_SPENT, {"program_id": program_id, "district": district, "year": year}
         ):
             spent[split_period(period)[1] - 1] = int(amount or 0)
         return spent
@@ -506,7 +563,7 @@ class BudgetLedger:
 
     def _claims(self, tx: _Tx, *conditions: Any) -> list[_ClaimRow]:
         """Claims matching ``conditions`` (merged with those already touched in ``tx``)."""
-        rows = tx.conn.execute(select(t.claims).where(and_(*conditions))).mappings()
+        rows = tx.conn.execute(select(*_LOADED).where(and_(*conditions))).mappings()
         result: list[_ClaimRow] = []
         for row in rows:
             claim = tx.claims.get(row["application_id"])
@@ -519,14 +576,10 @@ class BudgetLedger:
     def _flush_claims(self, tx: _Tx) -> None:
         new = [c.values() for c in tx.claims.values() if c.new]
         if new:
-            tx.conn.execute(insert(t.claims), new)
-        for claim in tx.claims.values():
-            if claim.dirty and not claim.new:
-                tx.conn.execute(
-                    update(t.claims)
-                    .where(t.claims.c.application_id == claim.application_id)
-                    .values(**claim.values())
-                )
+            tx.conn.execute(_I_CLAIMS, new)
+        changed = [c.changes() for c in tx.claims.values() if c.dirty and not c.new]
+        if changed:
+            tx.conn.execute(_UPDATE_CLAIM, changed)
 
     # -- decisions -------------------------------------------------------------------------------
     def _emit(
@@ -548,7 +601,14 @@ class BudgetLedger:
         claim.coefficient = fraction_str(coefficient) if coefficient is not None else claim.coefficient
         claim.reason_code = reason
         claim.dirty = True
-        context = json.loads(claim.context)
+        parsed = tx.contexts.get(claim.application_id)
+        if parsed is None:
+            context = json.loads(claim.context)
+            parsed = (
+                Applicant.model_validate(context["payee"]),
+                Payment.model_validate(context["payment"]),
+                RulesRef.model_validate(context["rules"]),
+            )
         ident = decision_id("payout", claim.application_id)
         event_id = decision_id("payout", f"{claim.application_id}#{claim.revision}")
         decision = PayoutDecided(
@@ -568,9 +628,9 @@ class BudgetLedger:
             reason_code=reason,
             explanation_uk=explanation,
             entitlement_decision_id=claim.entitlement_decision_id,
-            rules=RulesRef.model_validate(context["rules"]),
-            payee=Applicant.model_validate(context["payee"]),
-            payment=Payment.model_validate(context["payment"]),
+            rules=parsed[2],
+            payee=parsed[0],
+            payment=parsed[1],
         )
         tx.revisions[event_id] = claim.revision
         tx.emitted.append(decision)
@@ -684,6 +744,7 @@ class BudgetLedger:
             new=True,
         )
         tx.claims[claim.application_id] = claim
+        tx.contexts[claim.application_id] = (application.applicant, application.payment, ent.rules)
         if not ent.eligible:
             self._emit(
                 tx,
@@ -737,15 +798,7 @@ class BudgetLedger:
             return
         # first_come / district_split: strict FIFO; a claim never overtakes deferred ones.
         waiting = tx.conn.execute(
-            select(t.claims.c.application_id, t.claims.c.reason_code)
-            .where(
-                t.claims.c.program_id == claim.program_id,
-                t.claims.c.district == claim.district,
-                t.claims.c.year == claim.year,
-                t.claims.c.status == "deferred",
-            )
-            .order_by(t.claims.c.arrival_seq)
-            .limit(1)
+            _Q_WAITING, {"program_id": claim.program_id, "district": claim.district, "year": claim.year}
         ).first()
         plan = self._plan(tx.conn, claim.program_id, claim.district, claim.year)
         spent = self._spent(tx.conn, claim.program_id, claim.district, claim.year)
@@ -821,16 +874,8 @@ class BudgetLedger:
     # -- periods ---------------------------------------------------------------------------------
     @staticmethod
     def _is_closed(conn: Connection, program_id: str, district: str, period: str) -> bool:
-        return (
-            conn.execute(
-                select(t.periods.c.period).where(
-                    t.periods.c.program_id == program_id,
-                    t.periods.c.district == district,
-                    t.periods.c.period == period,
-                )
-            ).first()
-            is not None
-        )
+        found = conn.execute(_Q_CLOSED, {"program_id": program_id, "district": district, "period": period})
+        return found.first() is not None
 
     def _next_open(self, conn: Connection, program_id: str, district: str, period: str) -> str | None:
         candidate = next_period(period)
