@@ -23,13 +23,22 @@ class LedgerLike(Protocol):
 
 
 def default_db_url() -> str:
-    """``$DOPOMOGA_DB``, else the budget service's SQLite ledger (services/budget/app.py)."""
+    """``$DOPOMOGA_DB``, else the budget service's SQLite ledger (services/budget/app.py).
+
+    ``dopomoga up`` prefixes the file with a run id; from a shell without that prefix the
+    newest ``var/*dopomoga-budget-ledger.sqlite`` is used.
+    """
     if os.environ.get("DOPOMOGA_DB"):
         return os.environ["DOPOMOGA_DB"]
     from services.config import settings
 
     cfg = settings("budget")
-    return f"sqlite:///{cfg.var_dir / f'{cfg.app_id}-ledger.sqlite'}"
+    path = cfg.var_dir / f"{cfg.app_id}-ledger.sqlite"
+    if not path.exists() and not os.environ.get("DOPOMOGA_APP_PREFIX"):
+        runs = sorted(cfg.var_dir.glob("*dopomoga-budget-ledger.sqlite"), key=lambda p: p.stat().st_mtime)
+        if runs:
+            path = runs[-1]
+    return f"sqlite:///{path}"
 
 
 def open_ledger(url: str | None = None, catalog: Any = None) -> Any:

@@ -1,0 +1,112 @@
+"""Deployment files: compose structure, Kafka KRaft x3 with replication 3, Prometheus, Grafana.
+
+The compose file is validated with jsonschema against ``compose_structure.schema.json``, a
+structural subset of the Compose Specification written for this project - the official
+compose-spec.json could not be vendored here (no network; see that file's $comment).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+
+
+def test_compose_validates_against_the_structural_schema():
+    schema = json.loads((HERE / "compose_structure.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(compose(), schema)
+    broken = compose()
+    broken["services"]["gateway"]["enviroment"] = {}  # a typo must fail
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(broken))
+
+
+def test_kafka_is_kraft_with_three_voters_and_replication_three():
+    services = compose()["services"]
+    brokers = [s for name, s in services.items() if name.startswith("kafka-")]
+    assert len(brokers) == 3
+    ids = set()
+    for broker in brokers:
+        env = broker["environment"]
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert len(env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == 3
+        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3" and env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
+        ids.add(env["KAFKA_NODE_ID"])
+    assert ids == {"1", "2", "3"}
+    assert services["topics"]["command"][-1] == "3"  # deploy/create_topics.py: replication 3
+    assert (ROOT / "deploy" / "create_topics.py").exists()
+
+
+def test_services_share_one_image_and_the_support_stack_is_there():
+    services = compose()["services"]
+    for name in ("eligibility", "calculation", "budget", "gateway", "treasury", "topics"):
+        assert services[name]["build"] == "." and services[name]["image"] == "dopomoga:latest", name
+    assert {"postgres", "prometheus", "grafana"} <= set(services)
+    assert "postgresql" in services["budget"]["environment"]["DOPOMOGA_DB"]
+    assert (ROOT / "Dockerfile").read_text(encoding="utf-8").startswith("# One image")
+    for volume in services["grafana"]["volumes"] + services["prometheus"]["volumes"]:
+        source = volume.split(":")[0]
+        if source.startswith("./"):
+            assert (ROOT / source).exists(), source
+
+
+def test_prometheus_scrapes_every_service_on_its_metrics_port():
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text(encoding="utf-8"))
+    ports = {job["job_name"]: job["dns_sd_configs"][0]["port"] for job in config["scrape_configs"] if "dns_sd_configs" in job}
+    services = compose()["services"]
+    for name, port in ports.items():
+        env = services[name]["environment"]
+        declared = env.get(f"DOPOMOGA_METRICS_PORT_{name.upper()}")
+        assert declared == str(port) or (name == "gateway" and "8000" in services[name]["command"]), name
+    assert set(ports) == {"eligibility", "calculation", "budget", "gateway", "treasury"}
+
+
+def _defined_metric_samples() -> set[str]:
+    """Every sample name the services define (services/observability.py and the gateway's own)."""
+    import prometheus_client
+
+    import services.gateway.app as gateway
+    import services.observability as observability
+
+    names: set[str] = set()
+    for module in (observability, gateway):
+        for value in vars(module).values():
+            if isinstance(value, prometheus_client.metrics.MetricWrapperBase):
+                base = value._name
+                kind = value._type
+                if kind == "counter":
+                    names |= {base + "_total", base + "_created"}
+                elif kind == "histogram":
+                    names |= {base + "_bucket", base + "_sum", base + "_count", base + "_created"}
+                else:
+                    names.add(base)
+    return names
+
+
+def test_every_metric_the_dashboard_queries_is_defined():
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboard.json").read_text(encoding="utf-8"))
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(dopomoga_[a-z_]+)\b", target["expr"])
+    }
+    defined = _defined_metric_samples()
+    assert queried, "the dashboard queries no metric"
+    assert queried <= defined, f"not defined: {sorted(queried - defined)}"
+    required = {"dopomoga_events_consumed_total", "dopomoga_events_produced_total",
+                "dopomoga_events_dead_lettered_total", "dopomoga_decisions_total",
+                "dopomoga_decision_latency_seconds_bucket", "dopomoga_budget_utilisation_ratio",
+                "dopomoga_budget_coefficient", "dopomoga_consumer_lag"}
+    assert required <= queried
