@@ -23,6 +23,43 @@ def load_allocation_file(path: Path) -> list[AllocationSet]:
     return [AllocationSet.model_validate(item) for item in data["allocations"]]
 
 
+DEFAULT_ANNUAL_KOP = 120_000_000  # 1 200 000 UAH: a demo figure, not from any source
+
+
+def default_allocations(lines: list[bytes], allocations: list[AllocationSet]) -> list[AllocationSet]:
+    """A demo allocation for every (program, year) in the examples that the file does not cover."""
+    import datetime as dt
+
+    have = {(a.program_id, a.year) for a in allocations}
+    wanted: set[tuple[str, int]] = set()
+    for line in lines:
+        try:
+            data = json.loads(line)
+            year = int(str(data.get("period") or data["submitted_on"])[:4])
+            wanted.add((str(data["program_id"]), year))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    extra = []
+    for program_id, year in sorted(wanted - have):
+        try:
+            extra.append(AllocationSet(
+                event_id=f"alloc-demo-{program_id}-{year}", occurred_at=dt.datetime(year, 1, 2, tzinfo=dt.UTC),
+                program_id=program_id, year=year, annual_kop=DEFAULT_ANNUAL_KOP, plan={"kind": "even"},
+                amendment_id=f"demo-{program_id}-{year}", legal_reference="demo default allocation (not from a source)",
+            ))
+        except ValueError:
+            continue
+    return extra
+
+
+def annual_allocation(allocations: list[AllocationSet], program_id: str, year: int, district: str | None) -> int | None:
+    chosen = None
+    for allocation in allocations:  # the last amendment wins
+        if allocation.program_id == program_id and allocation.year == year and allocation.district == district:
+            chosen = allocation
+    return None if chosen is None else chosen.annual_kop
+
+
 def monthly_allocation(allocations: list[AllocationSet], program_id: str, period: str, district: str | None) -> int | None:
     from dopomoga.budget.allocation import monthly_plan
 
@@ -47,6 +84,7 @@ def run_demo(bootstrap: str, files: list[Path], allocations_path: Path, timeout_
         f"demo: {len(lines)} lines from {', '.join(str(f) for f in files) or '(no example files)'}, "
         f"{len(allocations)} allocations from {allocations_path}"
     )
+    allocations += default_allocations(lines, allocations)
     started = time.monotonic()
     with Registry(bootstrap) as registry, Watcher(bootstrap) as watcher:
         for allocation in allocations:
@@ -80,6 +118,10 @@ def run_demo(bootstrap: str, files: list[Path], allocations_path: Path, timeout_
     return not missing
 
 
+def _uah(kop: int) -> str:
+    return format_uah(kop).removesuffix("\u00a0грн")
+
+
 def _summary(console, outcomes, ids, allocations, closed, elapsed) -> None:
     by_status: Counter[tuple[str, str]] = Counter()
     paid: dict[tuple[str, str, str | None], int] = defaultdict(int)
@@ -98,16 +140,21 @@ def _summary(console, outcomes, ids, allocations, closed, elapsed) -> None:
     for (program, status), count in sorted(by_status.items()):
         table.add_row(program, status, str(count))
     console.print(table)
-    money = Table(title="Money: paid vs monthly allocation")
-    for column in ("program", "period", "claimed", "paid", "allocation", "paid/allocation"):
-        money.add_column(column, justify="left" if column in ("program", "period") else "right")
-    for budget in sorted(paid, key=str):
-        program, period, district = budget
-        limit = monthly_allocation(allocations, program, period, district)
-        share = f"{paid[budget] / limit:.1%}" if limit else "-"
+    money = Table(title="Money: paid vs annual allocation (the cumulative monthly limit lets a month use earlier months' rest)")
+    for column in ("program", "year", "claimed, грн", "paid, грн", "allocation, грн", "paid/alloc."):
+        money.add_column(column, justify="left" if column in ("program", "year") else "right", no_wrap=True)
+    yearly_paid: dict[tuple[str, int, str | None], int] = defaultdict(int)
+    yearly_claimed: dict[tuple[str, int, str | None], int] = defaultdict(int)
+    for (program, period, district), amount in paid.items():
+        yearly_paid[(program, int(period[:4]), district)] += amount
+        yearly_claimed[(program, int(period[:4]), district)] += claimed[(program, period, district)]
+    for key in sorted(yearly_paid, key=str):
+        program, year, district = key
+        annual = annual_allocation(allocations, program, year, district)
+        share = f"{yearly_paid[key] / annual:.1%}" if annual else "-"
         money.add_row(
-            program, period + (f" {district}" if district else ""), format_uah(claimed[budget]),
-            format_uah(paid[budget]), format_uah(limit) if limit is not None else "none", share,
+            program + (f" ({district})" if district else ""), str(year), _uah(yearly_claimed[key]),
+            _uah(yearly_paid[key]), _uah(annual) if annual is not None else "none", share,
         )
     console.print(money)
     reasons = Counter(r.reason_code for r in outcomes.rejected)
