@@ -6,8 +6,8 @@ COPY pyproject.toml ./
 COPY dopomoga ./dopomoga
 COPY schemas ./schemas
 COPY services ./services
-# psycopg: PostgreSQL driver for the ledger (not yet in pyproject.toml).
-RUN pip install --no-cache-dir --prefix=/install . "psycopg[binary]==3.3.9"
+# The postgres extra brings psycopg, the PostgreSQL driver of the ledger.
+RUN pip install --no-cache-dir --prefix=/install ".[postgres]"
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home /app dopomoga
