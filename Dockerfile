@@ -2,7 +2,7 @@
 # Build: docker build -t dopomoga .    Run one: docker run dopomoga python -m services.budget
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml README.md ./
 COPY dopomoga ./dopomoga
 COPY schemas ./schemas
 COPY services ./services
@@ -17,6 +17,6 @@ COPY programs ./programs
 COPY deploy/create_topics.py ./deploy/create_topics.py
 RUN mkdir -p /app/var && chown dopomoga /app/var
 USER dopomoga
-ENV PYTHONUNBUFFERED=1 DOPOMOGA_VAR=/app/var DOPOMOGA_METRICS_ADDR=0.0.0.0
+ENV PYTHONUNBUFFERED=1 DOPOMOGA_PROGRAMS=/app/programs DOPOMOGA_VAR=/app/var DOPOMOGA_METRICS_ADDR=0.0.0.0
 EXPOSE 8000 9101 9102 9103 9105
 CMD ["dopomoga", "--help"]

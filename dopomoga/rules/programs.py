@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from dopomoga.rules.expressions import Expression, ExpressionError, compile_expression, date_to_int
 from dopomoga.rules.parameters import Parameter, ParameterError, ParameterSet, parse_parameters
 
-PROGRAMS_DIR = Path(__file__).resolve().parents[2] / "programs"
+#: Program files: the repository's programs/ unless DOPOMOGA_PROGRAMS names another folder
+#: (an installed image keeps them outside site-packages).
+PROGRAMS_DIR = Path(os.environ.get("DOPOMOGA_PROGRAMS") or Path(__file__).resolve().parents[2] / "programs")
 
 #: Names every program may read, bound by the engine from the application itself.
 STANDARD_INPUTS: dict[str, str] = {
