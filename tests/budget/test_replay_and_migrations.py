@@ -110,14 +110,14 @@ def test_replaying_ten_thousand_events_changes_nothing_and_returns_the_same_deci
 
 
 def test_the_same_inputs_give_a_byte_identical_ledger_in_a_fresh_database(budget_catalog):
-    events = stream(budget_catalog, n=800, seed=11)
+    events = stream(budget_catalog, n=500, seed=11)
     one, two = BudgetLedger("sqlite://", budget_catalog), BudgetLedger("sqlite://", budget_catalog)
     assert feed(one, events) == feed(two, events)
     assert dump(one) == dump(two)
 
 
 def test_no_month_pays_more_than_its_cumulative_allocation(budget_catalog):
-    events = stream(budget_catalog, n=1_500, seed=3)
+    events = stream(budget_catalog, n=1_000, seed=3)
     ledger = BudgetLedger("sqlite://", budget_catalog)
     feed(ledger, events)
     cumulative: dict[tuple, list[int]] = {}
