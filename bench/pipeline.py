@@ -1,0 +1,132 @@
+"""End-to-end throughput and latency of the streaming pipeline on the embedded broker.
+
+    .venv/bin/python bench/pipeline.py [--n 5000] [--program zhytomyr.visual-disability-utilities]
+
+Starts Tansu, the three services (fresh app ids), gives a first_come program a large
+allocation (never rationed), publishes N synthetic applications as fast as the
+registry producer can, and measures applications/s from the first publish to the last
+final decision plus p50/p99 publish→final-decision latency. Then measures the raw
+produce→consume throughput of the same broker with the same payloads (the ceiling),
+and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kafka import KafkaConsumer, TopicPartition
+
+from dopomoga.rules.programs import Catalog
+from schemas.events import AllocationSet
+from services.broker import start_broker
+from services.registry.emulator import Registry, producer
+from services.registry.synthetic import SyntheticRegistry
+from services.supervisor import ServiceProcess, Supervisor, service_env
+from services.topology import BY_NAME, TopicSpec, create_topics
+from services.watch import Watcher
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def raw_ceiling(bootstrap: str, payloads: list[bytes]) -> float:
+    """Produce the same payloads to a fresh topic and consume them back (kafka-python both sides)."""
+    topic = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, (TopicSpec(topic, "k", "bytes", 3_600_000, BY_NAME["applications"].partitions),))
+    parts = [TopicPartition(topic, p) for p in range(BY_NAME["applications"].partitions)]
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             fetch_max_wait_ms=50, max_partition_fetch_bytes=8 * 1024 * 1024)
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    prod = producer(bootstrap)
+    started = time.perf_counter()
+    for i, value in enumerate(payloads):
+        prod.send(topic, key=str(i).encode(), value=value)
+    prod.flush()
+    got = 0
+    while got < len(payloads):
+        for records in consumer.poll(timeout_ms=200, max_records=100_000).values():
+            got += len(records)
+    elapsed = time.perf_counter() - started
+    prod.close()
+    consumer.close()
+    return len(payloads) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--program", default="zhytomyr.visual-disability-utilities")
+    args = parser.parse_args()
+    catalog = Catalog.load()
+    program = catalog.get(args.program)
+    assert program.spec.budget.policy == "first_come", "pick a first_come program (not rationed until close)"
+    apps = list(SyntheticRegistry(catalog, seed=9, submitted_on="2024-05-06", eligible_share=1.0,
+                                  programs=[args.program]).generate(args.n))
+    payloads = [a.model_dump_json().encode() for a in apps]
+    ids = {a.application_id for a in apps}
+    with tempfile.TemporaryDirectory() as tmp, start_broker() as broker:
+        create_topics(broker.bootstrap)
+        envs = service_env(broker.url, Path(tmp), prefix=f"bench{os.getpid()}-", metrics={})
+        supervisor = Supervisor()
+        for name in ("eligibility", "calculation", "budget"):
+            supervisor.add(ServiceProcess(name, f"services.{name}", envs[name], Path(tmp) / f"{name}.log"))
+        with supervisor, Registry(broker.bootstrap) as registry, Watcher(broker.bootstrap) as watcher:
+            registry.command(AllocationSet(
+                event_id="bench-alloc", occurred_at=dt.datetime(2024, 1, 2, tzinfo=dt.UTC), program_id=args.program,
+                year=2024, annual_kop=10**13, plan={"kind": "even"}, amendment_id="bench", legal_reference="bench",
+            ))
+            # warm-up: wait until the services have joined (one application end to end)
+            warm = list(SyntheticRegistry(catalog, seed=10, submitted_on="2024-05-06", eligible_share=1.0,
+                                          programs=[args.program]).generate(1))
+            registry.publish(warm)
+            assert watcher.wait(lambda o: o.seen(warm[0].application_id), 90), "services did not start"
+            sent_at: dict[str, float] = {}
+            decided_at: dict[str, float] = {}
+
+            def on_decision(decision, now):
+                if decision.application_id in ids and decision.application_id not in decided_at:
+                    decided_at[decision.application_id] = now
+
+            watcher.on_decision = on_decision
+            started = time.time()
+            for app, raw in zip(apps, payloads, strict=True):
+                sent_at[app.application_id] = time.time()
+                registry.producer.send("applications", key=app.application_id.encode(), value=raw)
+            registry.producer.flush()
+            published = time.time()
+            ok = watcher.wait(lambda o: len(decided_at) >= len(ids), 300)
+            finished = max(decided_at.values()) if decided_at else time.time()
+            finals = sum(1 for i in ids if watcher.outcomes.final(i) is not None)
+        ceiling = raw_ceiling(broker.bootstrap, payloads)
+    throughput = len(decided_at) / (finished - started)
+    latencies = [decided_at[i] - sent_at[i] for i in decided_at]
+    size = statistics.mean(len(p) for p in payloads)
+    print(f"\n## Pipeline benchmark ({len(ids)} applications of {args.program}, {size:.0f} B each, "
+          f"{os.cpu_count()} cores, Tansu memory broker)\n")
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| end-to-end throughput (publish → final PayoutDecided) | {throughput:,.0f} applications/s |")
+    print(f"| latency p50 / p99 | {pct(latencies, 0.5) * 1000:,.0f} ms / {pct(latencies, 0.99) * 1000:,.0f} ms |")
+    print(f"| publish time (registry producer) | {published - started:.2f} s |")
+    print(f"| raw produce→consume, same broker and payloads (ceiling) | {ceiling:,.0f} messages/s |")
+    print(f"| ratio pipeline / ceiling | {throughput / ceiling:.1%} |")
+    print(f"| applications decided / final | {len(decided_at)} / {finals} |")
+    if not ok:
+        print("\n**incomplete**: not every application was decided within 300 s")
+
+
+if __name__ == "__main__":
+    main()
