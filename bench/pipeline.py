@@ -65,6 +65,21 @@ def raw_ceiling(bootstrap: str, payloads: list[bytes]) -> float:
     return len(payloads) / elapsed
 
 
+def last_timestamp(bootstrap: str, topic: str, expected: int) -> float:
+    """Latest record timestamp (producer CreateTime, s) on a topic: when a stage finished."""
+    parts = [TopicPartition(topic, p) for p in range(BY_NAME[topic].partitions)]
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    latest, seen, deadline = 0.0, 0, time.monotonic() + 30
+    while seen < expected and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=200, max_records=100_000).values():
+            seen += len(records)
+            latest = max([latest, *(r.timestamp / 1000 for r in records)])
+    consumer.close()
+    return latest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=5000)
@@ -110,6 +125,7 @@ def main() -> None:
             ok = watcher.wait(lambda o: len(decided_at) >= len(ids), 300)
             finished = max(decided_at.values()) if decided_at else time.time()
             finals = sum(1 for i in ids if watcher.outcomes.final(i) is not None)
+            stage_done = last_timestamp(broker.bootstrap, "entitlements", len(ids) + 1)
         ceiling = raw_ceiling(broker.bootstrap, payloads)
     throughput = len(decided_at) / (finished - started)
     latencies = [decided_at[i] - sent_at[i] for i in decided_at]
@@ -121,6 +137,8 @@ def main() -> None:
     print(f"| end-to-end throughput (publish → final PayoutDecided) | {throughput:,.0f} applications/s |")
     print(f"| latency p50 / p99 | {pct(latencies, 0.5) * 1000:,.0f} ms / {pct(latencies, 0.99) * 1000:,.0f} ms |")
     print(f"| publish time (registry producer) | {published - started:.2f} s |")
+    stage = len(ids) / (stage_done - started)
+    print(f"| eligibility + calculation only (publish → last EntitlementCalculated) | {stage:,.0f} applications/s |")
     print(f"| raw produce→consume, same broker and payloads (ceiling) | {ceiling:,.0f} messages/s |")
     print(f"| ratio pipeline / ceiling | {throughput / ceiling:.1%} |")
     print(f"| applications decided / final | {len(decided_at)} / {finals} |")
