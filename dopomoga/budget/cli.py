@@ -14,14 +14,18 @@ from dopomoga.money import kop_to_decimal_str
 
 app = typer.Typer(no_args_is_help=True, help="Budget ledger: allocations, status, need report.")
 
-DbOption = Annotated[str, typer.Option("--db", help="ledger database URL (SQLAlchemy)")]
-DEFAULT_DB = "sqlite:///var/budget.db"
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="ledger database URL (default: $DOPOMOGA_DB, else the budget service's ledger)"),
+]
+DEFAULT_DB = None
 
 
-def _ledger(db: str):  # imported lazily: the ledger pulls in SQLAlchemy, alembic and the catalog
+def _ledger(db: str | None):  # imported lazily: the ledger pulls in SQLAlchemy, alembic and the catalog
     from dopomoga.budget.ledger import BudgetLedger
+    from dopomoga.budget.location import ledger_url
 
-    return BudgetLedger(db)
+    return BudgetLedger(db or ledger_url())
 
 
 @app.command()

@@ -23,22 +23,12 @@ class LedgerLike(Protocol):
 
 
 def default_db_url() -> str:
-    """``$DOPOMOGA_DB``, else the budget service's SQLite ledger (services/budget/app.py).
-
-    ``dopomoga up`` prefixes the file with a run id; from a shell without that prefix the
-    newest ``var/*dopomoga-budget-ledger.sqlite`` is used.
-    """
-    if os.environ.get("DOPOMOGA_DB"):
-        return os.environ["DOPOMOGA_DB"]
+    """The ledger the budget service writes (see ``dopomoga.budget.location``)."""
+    from dopomoga.budget.location import ledger_url
     from services.config import settings
 
-    cfg = settings("budget")
-    path = cfg.var_dir / f"{cfg.app_id}-ledger.sqlite"
-    if not path.exists() and not os.environ.get("DOPOMOGA_APP_PREFIX"):
-        runs = sorted(cfg.var_dir.glob("*dopomoga-budget-ledger.sqlite"), key=lambda p: p.stat().st_mtime)
-        if runs:
-            path = runs[-1]
-    return f"sqlite:///{path}"
+    prefixed = os.environ.get("DOPOMOGA_APP_PREFIX")
+    return ledger_url(settings("budget").app_id if prefixed else None)
 
 
 def open_ledger(url: str | None = None, catalog: Any = None) -> Any:
