@@ -24,9 +24,9 @@ from services.treasury.cli import app as treasury_app
 app = typer.Typer(no_args_is_help=True, help="Dopomoga: municipal social payouts, decided exactly and explained.")
 app.add_typer(budget_app, name="budget", help="Budget ledger: allocations, status, need report.")
 app.add_typer(treasury_app, name="treasury", help="Payment registers and reconciliation.")
-# services.cli adds top-level commands such as `up`, `topics`, `emulate`.
-for command in services_app.registered_commands:
-    app.registered_commands.append(command)
+# services.cli adds top-level commands (`up`, `emulate`) and groups (`topics`).
+app.registered_commands.extend(services_app.registered_commands)
+app.registered_groups.extend(services_app.registered_groups)
 
 console = Console()
 err = Console(stderr=True)

@@ -26,9 +26,12 @@ EXAMPLES = Path("examples")
 
 
 @topics_app.command("create")
-def topics_create(broker: str = typer.Option("kafka://127.0.0.1:9092", envvar="DOPOMOGA_BROKER")) -> None:
+def topics_create(
+    broker: str = typer.Option("kafka://127.0.0.1:9092", envvar="DOPOMOGA_BROKER"),
+    replication: int = typer.Option(1, help="replication factor: 1 for the embedded broker, 3 in production"),
+) -> None:
     """Create every topic of the topology (existing ones are kept)."""
-    result = create_topics(bootstrap_of(broker))
+    result = create_topics(bootstrap_of(broker), replication=replication)
     for spec in TOPICS:
         console.print(f"{spec.name:24} {spec.partitions} partitions  key={spec.key:45} {result[spec.name]}")
 

@@ -68,8 +68,13 @@ def bootstrap_of(url: str) -> str:
     return ",".join(h.removeprefix("kafka://") for h in hosts.split(","))
 
 
-def create_topics(bootstrap: str, topics: tuple[TopicSpec, ...] = TOPICS, timeout_s: float = 15.0) -> dict[str, str]:
+def create_topics(
+    bootstrap: str, topics: tuple[TopicSpec, ...] = TOPICS, timeout_s: float = 15.0, replication: int = 1
+) -> dict[str, str]:
     """Create the topics (kafka-python 3.x admin API); existing ones are left alone.
+
+    ``replication`` 1 suits the embedded single broker; a production cluster uses 3, and then
+    ``min.insync.replicas`` is 2 so an acknowledged write survives the loss of one broker.
 
     Returns {topic: "created" | "exists"}; raises if an existing topic has a different
     partition count than declared (co-partitioning would silently break).
@@ -82,7 +87,12 @@ def create_topics(bootstrap: str, topics: tuple[TopicSpec, ...] = TOPICS, timeou
     try:
         existing = set(admin.list_topics())
         result: dict[str, str] = {}
-        new = [NewTopic(t.name, t.partitions, 1, topic_configs=t.configs()) for t in topics if t.name not in existing]
+        insync = {"min.insync.replicas": "2"} if replication >= 3 else {}
+        new = [
+            NewTopic(t.name, t.partitions, replication, topic_configs={**t.configs(), **insync})
+            for t in topics
+            if t.name not in existing
+        ]
         if new:
             try:
                 admin.create_topics(new, timeout_ms=int(timeout_s * 1000))
