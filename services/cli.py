@@ -172,17 +172,20 @@ def up(
     try:
         create_topics(bootstrap)
         console.print(f"topics: {', '.join(t.name for t in TOPICS)}")
-        ports = {"eligibility": 9101, "calculation": 9102, "budget": 9103, "gateway": 9104} if metrics else {}
+        ports = {"eligibility": 9101, "calculation": 9102, "budget": 9103, "gateway": 9104, "treasury": 9105} if metrics else {}
         envs = service_env(broker, var.resolve(), prefix=prefix, metrics=ports)
         for name in ("eligibility", "calculation", "budget"):
             supervisor.add(ServiceProcess(name, f"services.{name}", envs[name], var / "logs" / f"{name}.log"))
         gateway = _gateway_command()
         if gateway:
             supervisor.add(ServiceProcess("gateway", "", envs["gateway"], var / "logs" / "gateway.log", argv=gateway))
+        # The treasury follower writes payment registers under var/registers as final decisions arrive.
+        treasury = [sys.executable, "-m", "dopomoga.cli", "treasury", "consume", "--out", str(var.resolve() / "registers")]
+        supervisor.add(ServiceProcess("treasury", "", envs["treasury"], var / "logs" / "treasury.log", argv=treasury))
         supervisor.start()
         console.print(
             "services: " + ", ".join(s.name for s in supervisor.services) + f"  (logs in {var / 'logs'}"
-            + (", metrics on 127.0.0.1:9101-9103" if metrics else "") + ")"
+            + (", metrics on 127.0.0.1:9101-9105" if metrics else "") + ")"
         )
         if demo:
             from services.demo import run_demo

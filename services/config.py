@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_METRICS_PORTS = {"eligibility": 9101, "calculation": 9102, "budget": 9103, "gateway": 9104}
+DEFAULT_METRICS_PORTS = {"eligibility": 9101, "calculation": 9102, "budget": 9103, "gateway": 9104, "treasury": 9105}
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ def service_env(broker_url: str, var_dir: Path, prefix: str = "", metrics: dict[
                 extra: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
     """Environment for each service (metrics ports: 0 = off)."""
     envs = {}
-    for name in ("eligibility", "calculation", "budget", "gateway"):
+    for name in ("eligibility", "calculation", "budget", "gateway", "treasury"):
         env = {
             "DOPOMOGA_BROKER": broker_url,
             "DOPOMOGA_VAR": str(var_dir),
