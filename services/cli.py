@@ -19,7 +19,8 @@ from services.topology import TOPICS, bootstrap_of, create_topics
 app = typer.Typer(no_args_is_help=True)
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of the streaming services.")
 app.add_typer(topics_app, name="topics")
-console = Console()
+# Piped or logged output (CI, `make run | tee`) gets room for the summary tables.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
 VAR = Path("var")
 EXAMPLES = Path("examples")
