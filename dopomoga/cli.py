@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 from collections import Counter
 from pathlib import Path
@@ -78,6 +79,7 @@ def decide(
     """Decide a batch of applications offline (no budget limit) and write decisions with explanations."""
     engine = Engine(_catalog())
     lines = file.read_text(encoding="utf-8").splitlines()
+    gc.freeze()  # rules and input live for the whole batch: keep them out of garbage-collector scans
     when = dt.date.fromisoformat(as_of) if as_of else None
     out.parent.mkdir(parents=True, exist_ok=True)
     errors = errors or out.with_suffix(".errors.jsonl")

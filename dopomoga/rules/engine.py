@@ -96,6 +96,7 @@ class Engine:
     def __init__(self, catalog: Catalog, history: GrantHistory | None = None):
         self.catalog = catalog
         self.history: GrantHistory = history if history is not None else InMemoryHistory()
+        self._parameter_cache: dict[tuple[int, dt.date], tuple[dict[str, int], tuple[ParameterValue, ...], dict[str, str]]] = {}
 
     # -- scope ---------------------------------------------------------------------------
     def _program(self, application: ApplicationSubmitted) -> Program:
@@ -201,6 +202,19 @@ class Engine:
             "period_start": period_start,
             "year_start": dt.date(year, 1, 1),
         }[program.spec.parameters_on]
+        values, used, missing = self._parameters(program, version, on)
+        scope.update(values)
+        return _Context(program, version, scope, frozenset(dates), used, period, missing)
+
+    def _parameters(
+        self, program: Program, version: CompiledVersion, on: dt.date
+    ) -> tuple[dict[str, int], tuple[ParameterValue, ...], dict[str, str]]:
+        """Parameter values of a rule version on a date (cached: parameters never change at run time)."""
+        key = (id(version), on)
+        cached = self._parameter_cache.get(key)
+        if cached is not None:
+            return cached
+        values: dict[str, int] = {}
         used: list[ParameterValue] = []
         missing: dict[str, str] = {}
         for name in version.parameter_names:
@@ -215,9 +229,13 @@ class Engine:
                 # application never evaluates the amount formula).
                 missing[name] = str(exc)
                 continue
-            scope[name] = value.value
+            values[name] = value.value
             used.append(value)
-        return _Context(program, version, scope, frozenset(dates), tuple(used), period, missing)
+        if len(self._parameter_cache) > 100_000:
+            self._parameter_cache.clear()
+        result = (values, tuple(used), missing)
+        self._parameter_cache[key] = result
+        return result
 
     # -- history ---------------------------------------------------------------------------
     def _subject_keys(self, scope: str, application: ApplicationSubmitted) -> list[str]:
@@ -293,14 +311,24 @@ class Engine:
 
     def _evaluate_conditions(self, context: _Context, application: ApplicationSubmitted) -> list[ConditionResult]:
         results: list[ConditionResult] = []
-        for condition in context.version.conditions:
-            _require_parameters(condition.expression, context)
+        combined = context.version.conditions_map
+        values: dict[str, Any] | None = None
+        if combined is not None and not any(name in context.missing for name in combined.variables):
             try:
-                passed = condition.expression.run(context.scope)
-            except (TypeError, RuntimeError, ValueError) as exc:
-                raise ApplicationError(
-                    "evaluation_failed", f"program {context.program.id}, rule {condition.id!r}: {exc}"
-                ) from None
+                values = combined.run(context.scope)
+            except (TypeError, RuntimeError, ValueError):
+                values = None  # evaluate one by one below, to name the rule that fails
+        for condition in context.version.conditions:
+            if values is not None:
+                passed = values[condition.id]
+            else:
+                _require_parameters(condition.expression, context)
+                try:
+                    passed = condition.expression.run(context.scope)
+                except (TypeError, RuntimeError, ValueError) as exc:
+                    raise ApplicationError(
+                        "evaluation_failed", f"program {context.program.id}, rule {condition.id!r}: {exc}"
+                    ) from None
             results.append(
                 ConditionResult(
                     id=condition.id,

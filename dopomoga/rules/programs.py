@@ -206,6 +206,7 @@ class CompiledVersion:
     items: CompiledItems | None
     explanation_uk: str | None
     parameter_names: tuple[str, ...]  # every parameter this version reads, sorted
+    conditions_map: Expression | None = None  # all conditions in one CEL map: one call per decision
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,6 +359,16 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
         except ExpressionError as exc:
             raise ProgramError(str(exc)) from None
         _check_sample(formula, scope, int, "amount formula (kopiyky)")
+        conditions_map = None
+        if conditions:
+            # The same conditions as one CEL map {id: condition}: the engine evaluates them in one
+            # call (the binding is converted once), and falls back to one call per condition to
+            # name the rule when evaluation fails.
+            combined = "{" + ", ".join(f'"{c.id}": ({c.expression.source})' for c in conditions) + "}"
+            try:
+                conditions_map = compile_expression(combined, f"{label}: conditions", base_known)
+            except ExpressionError as exc:  # pragma: no cover - each part compiled above
+                raise ProgramError(str(exc)) from None
         expressions = [c.expression for c in conditions] + [formula]
         if items is not None:
             expressions += [e for e in (items.include_when, items.formula) if e is not None]
@@ -374,6 +385,7 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
                 items=items,
                 explanation_uk=version.explanation_uk,
                 parameter_names=version_parameters,
+                conditions_map=conditions_map,
             )
         )
 
