@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 
-from dopomoga.rules.engine import ApplicationError
+from dopomoga.rules.engine import ApplicationError, Engine
 from dopomoga.rules.history import Grant
+from schemas.events import ApplicationSubmitted
 from tests.factories import application, rnokpp
 
 UKRAINIAN = re.compile(r"[А-ЩЬЮЯҐЄІЇа-щьюяґєії]")
@@ -663,3 +665,16 @@ def test_every_zaporizhzhia_program_cites_its_clauses_and_refuses_in_ukrainian(c
             assert "004:L" in version.amount.clause_uk, spec.id
         for name, parameter in program.local_parameters.items():
             assert all(v.reference for v in parameter.values), (spec.id, name)
+
+
+def test_every_synthetic_zaporizhzhia_example_is_decided_and_about_a_fifth_are_refused(catalog):
+    lines = (Path(__file__).resolve().parents[2] / "examples" / "zaporizhzhia.jsonl").read_text().splitlines()
+    engine = Engine(catalog)
+    decisions = [engine.decide(ApplicationSubmitted.model_validate_json(line)) for line in lines]
+    assert len(decisions) >= 80
+    assert {d.program_id for d in decisions} == {p for p in catalog.programs if p.startswith("zaporizhzhia.")}
+    assert all(d.application.submitted_on.year == 2021 for d in decisions)
+    refused = [d for d in decisions if not d.eligible]
+    assert 0.15 <= len(refused) / len(decisions) <= 0.25
+    assert all(len(refused_by(d)) == 1 for d in refused)  # each built to fail one named rule
+    assert all(d.amount_kop > 0 for d in decisions if d.eligible)
