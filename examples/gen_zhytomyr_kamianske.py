@@ -107,7 +107,7 @@ def z_donors(rng, refuse, on):
 
 def z_large(rng, refuse, on):
     size = rng.randint(3, 5) if refuse else rng.randint(6, 9)
-    children = [{"born_on": int(born(rng, on, 0, 24).strftime("%Y%m%d"))} for _ in range(size)]
+    children = [{"born_on": born(rng, on, 0, 24).isoformat()} for _ in range(size)]
     return {"resident_of_community": True, "children": children}, {"household": True}
 
 

@@ -338,7 +338,11 @@ def test_a_death_not_caused_by_a_service_injury_is_refused_under_both_texts(engi
 
 
 def family(*births: int):
-    return {"resident_of_community": True, "children": [{"born_on": b} for b in births]}
+    return {"resident_of_community": True, "children": [{"born_on": _iso(b)} for b in births]}
+
+
+def _iso(yyyymmdd: int) -> str:
+    return f"{yyyymmdd // 10000:04d}-{yyyymmdd // 100 % 100:02d}-{yyyymmdd % 100:02d}"
 
 
 def test_a_family_of_7_children_with_5_minors_gets_5_000_uah(engine):
@@ -357,12 +361,13 @@ def test_a_family_of_5_children_is_refused(engine):
     assert not decision.eligible and refused_by(decision) == ["six_or_more_children"]
 
 
-def test_a_family_of_6_adult_children_qualifies_by_count_but_is_paid_nothing(engine):
+def test_a_family_of_6_adult_children_is_refused_because_the_aid_is_for_minor_children(engine):
     facts = family(19900101, 19910101, 19920101, 19930101, 19940101, 20000101)
     decision = engine.decide(
         application("zhytomyr.large-families", facts, submitted_on="2023-06-01", household_id="hh-3")
     )
-    assert decision.eligible and decision.amount_kop == 0
+    assert not decision.eligible and decision.amount_kop == 0
+    assert refused_by(decision) == ["has_minor_child"]
 
 
 def test_a_child_turning_18_on_the_application_date_is_no_longer_paid_for(engine):
