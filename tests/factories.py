@@ -29,6 +29,12 @@ def edrpou(seed: str | int) -> str:
     return base + std.calc_check_digit(base)
 
 
+def passport(seed: str | int) -> str:
+    """A passport booklet number (two Cyrillic capitals, six digits) derived from ``seed``."""
+    digits = str(int(hashlib.sha256(f"p{seed}".encode()).hexdigest(), 16))[:6]
+    return "АБ" + digits
+
+
 def application(
     program_id: str,
     facts: dict[str, Any],
@@ -46,7 +52,7 @@ def application(
 ) -> ApplicationSubmitted:
     submitted = dt.date.fromisoformat(submitted_on) if isinstance(submitted_on, str) else submitted_on
     birth = dt.date.fromisoformat(birth_date) if isinstance(birth_date, str) else birth_date
-    identifier = {"rnokpp": rnokpp, "edrpou": edrpou}.get(id_kind, lambda s: "АБ123456")(person)
+    identifier = {"rnokpp": rnokpp, "edrpou": edrpou, "passport": passport}[id_kind](person)
     app_id = application_id or f"app-{program_id.split('.')[-1]}-{person}-{submitted.isoformat()}-{period or ''}".rstrip("-")
     return ApplicationSubmitted(
         event_id=f"ev-{app_id}",

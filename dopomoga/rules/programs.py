@@ -143,6 +143,7 @@ class AmountSpec(_Strict):
 
 class RuleVersion(_Strict):
     effective_from: dt.date
+    effective_to: dt.date | None = Field(default=None, description="last day in force (e.g. the program's term)")
     note_uk: str | None = None
     conditions: list[Condition]
     amount: AmountSpec
@@ -177,6 +178,12 @@ class ProgramFile(_Strict):
         dates = [r.effective_from for r in self.rules]
         if dates != sorted(dates) or len(set(dates)) != len(dates):
             raise ValueError("rule versions must have distinct effective_from dates in ascending order")
+        for version, following in zip(self.rules, [*self.rules[1:], None], strict=True):
+            if version.effective_to is not None:
+                if version.effective_to < version.effective_from:
+                    raise ValueError("effective_to is before effective_from")
+                if following is not None and following.effective_from <= version.effective_to:
+                    raise ValueError("a rule version's effective_to overlaps the next version")
         return self
 
 
@@ -199,6 +206,7 @@ class CompiledItems:
 @dataclass(frozen=True, eq=False)
 class CompiledVersion:
     effective_from: dt.date
+    effective_to: dt.date | None
     conditions: tuple[CompiledCondition, ...]
     amount_clause_uk: str
     rounding_uk: str
@@ -232,6 +240,11 @@ class Program:
             raise ProgramError(
                 f"program {self.id!r} has no rules in force on {on.isoformat()}: "
                 f"its first version takes effect on {self.versions[0].effective_from.isoformat()}"
+            )
+        if chosen.effective_to is not None and on > chosen.effective_to:
+            raise ProgramError(
+                f"program {self.id!r} has no rules in force on {on.isoformat()}: "
+                f"the version of {chosen.effective_from.isoformat()} ended on {chosen.effective_to.isoformat()}"
             )
         return chosen
 
@@ -378,6 +391,7 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
         versions.append(
             CompiledVersion(
                 effective_from=version.effective_from,
+                effective_to=version.effective_to,
                 conditions=tuple(conditions),
                 amount_clause_uk=version.amount.clause_uk,
                 rounding_uk=version.amount.rounding_uk,

@@ -99,3 +99,17 @@ def test_an_item_date_that_is_not_a_date_is_a_clear_error(engine):
     with pytest.raises(ApplicationError) as failure:
         engine.decide(_app([{"born_on": "31.12.2015", "disabled": False}]))
     assert failure.value.reason_code == "bad_fact"
+
+
+def test_a_rule_version_with_an_end_date_does_not_decide_after_it(tmp_path):
+    shutil.copytree(PROGRAMS_DIR / "parameters", tmp_path / "parameters")
+    (tmp_path / "zhytomyr").mkdir()
+    ended = PROGRAM.replace(
+        "  - effective_from: 2024-01-01\n", "  - effective_from: 2024-01-01\n    effective_to: 2024-12-31\n"
+    )
+    (tmp_path / "zhytomyr" / "test-features.yaml").write_text(ended)
+    engine = Engine(Catalog.load(tmp_path))
+    assert engine.decide(_app([{"born_on": "1990-01-01", "disabled": False}], period="2024-12")).eligible
+    with pytest.raises(ApplicationError) as failure:
+        engine.decide(_app([{"born_on": "1990-01-01", "disabled": False}], period="2025-01", submitted="2025-02-01"))
+    assert failure.value.reason_code == "no_rules_in_force" and "ended on 2024-12-31" in str(failure.value)

@@ -46,7 +46,8 @@ def applications(draw):
     for name, spec in program.spec.inputs.items():
         if spec.required or draw(st.booleans()):
             facts[name] = draw(_value(spec))
-    submitted = draw(st.dates(min_value=program.versions[0].effective_from, max_value=dt.date(2026, 12, 31)))
+    last_day = program.versions[-1].effective_to or dt.date(2026, 12, 31)
+    submitted = draw(st.dates(min_value=program.versions[0].effective_from, max_value=last_day))
     channel = draw(st.sampled_from(program.spec.payment_channels))
     id_kind = "edrpou" if program.spec.payee == "organisation" else "rnokpp"
     return application(
