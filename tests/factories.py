@@ -15,10 +15,10 @@ TEST_IBAN = "UA213223130000026007233566001"
 
 def rnokpp(seed: str | int) -> str:
     """A checksum-valid РНОКПП derived from ``seed`` (synthetic, not a real person)."""
+    from stdnum.ua import rntrc
+
     digits = str(int(hashlib.sha256(str(seed).encode()).hexdigest(), 16))[:9].rjust(9, "1")
-    weights = (-1, 5, 7, 9, 4, 6, 10, 5, 7)
-    check = (sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11) % 10
-    return digits + str(check)
+    return digits + rntrc.calc_check_digit(digits)
 
 
 def edrpou(seed: str | int) -> str:

@@ -15,11 +15,15 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from schwifty import IBAN
+from stdnum.ua import rntrc
+
 from dopomoga.rules.engine import ApplicationError, Engine
 from dopomoga.rules.programs import Catalog, Program
 from schemas.events import Applicant, ApplicationSubmitted, Payment
 
-MEASURES_CSV = Path("/work/shared/spec/000-zhytomyr-measures.csv")
+# The shared spec folder sits beside the repository (../shared), in CI as on a developer's machine.
+MEASURES_CSV = Path(__file__).resolve().parents[3] / "shared" / "spec" / "000-zhytomyr-measures.csv"
 UTC = dt.UTC
 FIRST = "Олена Іван Марія Петро Оксана Андрій Наталія Василь Галина Микола Тетяна Сергій Ганна Юрій Ірина Богдан".split()
 LAST = "Коваленко Шевчук Бондаренко Ткаченко Кравченко Мельник Олійник Поліщук Савчук Руденко Марченко Лисенко".split()
@@ -29,18 +33,14 @@ BANK_CODE = "322313"
 
 
 def ua_iban(seed: int) -> str:
-    account = f"{seed:019d}"[-19:]
-    bban = BANK_CODE + account
-    numeric = "".join(str(int(c, 36)) for c in bban + "UA00")
-    check = 98 - int(numeric) % 97
-    return f"UA{check:02d}{bban}"
+    """A synthetic UA IBAN with correct check digits (schwifty computes them)."""
+    return IBAN.generate("UA", bank_code=BANK_CODE, account_code=f"{seed:019d}"[-19:]).compact
 
 
 def rnokpp(seed: int) -> str:
+    """A synthetic РНОКПП with a correct check digit (python-stdnum computes it)."""
     digits = f"{(seed * 7919 + 123456789) % 10**9:09d}"
-    weights = (-1, 5, 7, 9, 4, 6, 10, 5, 7)
-    check = (sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11) % 10
-    return digits + str(check)
+    return digits + rntrc.calc_check_digit(digits)
 
 
 def recipient_weights(catalog: Catalog, csv_path: Path = MEASURES_CSV) -> dict[str, float]:
