@@ -57,6 +57,14 @@ def recipient_weights(catalog: Catalog, csv_path: Path = MEASURES_CSV) -> dict[s
     return weights
 
 
+def _in_force(program: Program, on: dt.date) -> bool:
+    try:
+        program.version_on(on)
+    except ValueError:
+        return False
+    return True
+
+
 class SyntheticRegistry:
     def __init__(self, catalog: Catalog, seed: int = 1, submitted_on: dt.date | str = "2023-04-03",
                  eligible_share: float = 0.8, programs: list[str] | None = None, shared_households: bool = False):
@@ -69,7 +77,8 @@ class SyntheticRegistry:
         # (applications are partitioned by id), so they are opt-in.
         self.shared_households = shared_households
         weights = recipient_weights(catalog)
-        self.programs = programs or sorted(weights)
+        # By default, only programs whose rules are in force on the submission date.
+        self.programs = programs or sorted(p for p in weights if _in_force(catalog.get(p), self.submitted_on))
         self.weights = [max(weights.get(p, 50), 1.0) for p in self.programs]
         self._number = 0
         self.engine = Engine(catalog)  # offline check only; its history is never recorded
@@ -96,6 +105,8 @@ class SyntheticRegistry:
         return f"{name}-{self.seed}-{self._number}"  # unique ids (e.g. of a deceased person)
 
     def _scalar(self, kind: str):
+        if kind == "date":
+            return (self.submitted_on - dt.timedelta(days=self.rng.randint(0, 9000))).isoformat()
         return {"bool": self.rng.random() < 0.85, "int": self.rng.randint(1, 5),
                 "money": self.rng.randint(1, 500_000)}.get(kind, "x")
 
