@@ -73,6 +73,7 @@ QUEUE_POLICIES = ("first_come", "district_split")
 OPEN_STATUSES = ("pending", "deferred")
 PAID_STATUSES = ("paid", "prorated")
 _RETRIES = 8
+_CHUNK = 500  # ids per IN (...) query
 
 
 class LedgerError(ValueError):
@@ -162,11 +163,13 @@ _CLAIM_COLUMNS = tuple(c.name for c in t.claims.columns)
 
 # Hot-path statements, built once (SQLAlchemy then reuses their compiled form).
 _B = bindparam
-_Q_KNOWN = select(t.inputs.c.outputs).where(t.inputs.c.input_id == _B("input_id"))
+_Q_KNOWN = select(t.inputs.c.input_id, t.inputs.c.outputs).where(
+    t.inputs.c.input_id.in_(_B("ids", expanding=True))
+)
 _Q_BODIES = (
-    select(t.decisions.c.body)
-    .where(t.decisions.c.input_id == _B("input_id"))
-    .order_by(t.decisions.c.position)
+    select(t.decisions.c.input_id, t.decisions.c.body)
+    .where(t.decisions.c.input_id.in_(_B("ids", expanding=True)))
+    .order_by(t.decisions.c.input_id, t.decisions.c.position)
 )
 _Q_MAX_SEQ = select(func.max(t.inputs.c.seq))
 _Q_PLAN = select(t.allocation_months.c.month, t.allocation_months.c.allocation_kop).where(
@@ -174,30 +177,26 @@ _Q_PLAN = select(t.allocation_months.c.month, t.allocation_months.c.allocation_k
     t.allocation_months.c.district == _B("district"),
     t.allocation_months.c.year == _B("year"),
 )
-_Q_SPENT = (
-    select(t.claims.c.budget_period, func.sum(t.claims.c.payout_kop))
-    .where(
-        t.claims.c.program_id == _B("program_id"),
-        t.claims.c.district == _B("district"),
-        t.claims.c.year == _B("year"),
-        t.claims.c.status.in_(PAID_STATUSES),
-    )
-    .group_by(t.claims.c.budget_period)
-)
-_Q_WAITING = (
-    select(t.claims.c.application_id)
-    .where(
-        t.claims.c.program_id == _B("program_id"),
-        t.claims.c.district == _B("district"),
-        t.claims.c.year == _B("year"),
-        t.claims.c.status == "deferred",
-    )
-    .limit(1)
+_TOTALS = ("claims", "need_kop", "reserved_kop", "paid_kop", "deferred")
+_Q_TOTALS = select(t.totals.c.month, *(t.totals.c[name] for name in _TOTALS)).where(
+    t.totals.c.program_id == _B("program_id"),
+    t.totals.c.district == _B("district"),
+    t.totals.c.year == _B("year"),
 )
 _Q_CLOSED = select(t.periods.c.period).where(
     t.periods.c.program_id == _B("program_id"),
     t.periods.c.district == _B("district"),
-    t.periods.c.period == _B("period"),
+)
+_I_TOTALS = insert(t.totals)
+_U_TOTALS = (
+    update(t.totals)
+    .where(
+        t.totals.c.program_id == _B("b_program_id"),
+        t.totals.c.district == _B("b_district"),
+        t.totals.c.year == _B("b_year"),
+        t.totals.c.month == _B("b_month"),
+    )
+    .values(**{name: t.totals.c[name] + _B(f"d_{name}") for name in _TOTALS})
 )
 _I_INPUT = insert(t.inputs)
 _I_DECISIONS = insert(t.decisions)
@@ -222,17 +221,59 @@ def _pct(value: Fraction) -> str:
     return f"{hundredths // 100},{hundredths % 100:02d} %"
 
 
-class _Tx:
-    """One mutation: a connection inside a transaction, and the decisions it emits."""
+_Key = tuple[str, str, int]  # program_id, district, year
+_Input = tuple[str, str, Any, Callable[["_Tx"], None]]  # input id, kind, occurred_at, work
 
-    def __init__(self, conn: Connection, occurred_at: Any, seq: int):
+
+@dataclass(slots=True)
+class _Year:
+    """The running totals of one budget key, month by month, as this transaction sees them."""
+
+    rows: list[list[int]]  # month - 1 -> [claims, need, reserved, paid, deferred]
+    stored: dict[int, tuple[int, ...]]  # month -> the row as it is in budget_totals
+    touched: set[int]  # months to write back (a new row is written even if all zero)
+
+    def spent(self) -> list[int]:
+        return [row[3] for row in self.rows]
+
+    def waiting(self) -> bool:
+        """Is any claim of the key deferred (strict FIFO: nothing may overtake it)?"""
+        return any(row[4] for row in self.rows)
+
+    def sums(self, month: int) -> _Sums:
+        claims, need, reserved, paid, _ = self.rows[month - 1]
+        return _Sums(count=claims, need=need, paid=paid, reserved=reserved)
+
+
+class _Conflict(Exception):
+    """Two inputs of one batch claim the same application: take them one by one instead."""
+
+
+class _Tx:
+    """One database transaction: one input (or a batch of them, in order) and what they emit.
+
+    Besides the claims touched, it caches what the inputs of the transaction read over and
+    over (the plan, the running totals and the closed months of a budget key); only this
+    transaction writes them, so the caches stay exact until it commits.
+    """
+
+    def __init__(self, conn: Connection, seq: int):
         self.conn = conn
-        self.occurred_at = occurred_at
+        self.occurred_at: Any = None
         self.seq = seq
         self.emitted: list[PayoutDecided] = []
         self.revisions: dict[str, int] = {}  # event_id -> revision of the claim
         self.contexts: dict[str, tuple[Applicant, Payment, RulesRef]] = {}  # validated, for new claims
         self.claims: dict[str, _ClaimRow] = {}
+        self.years: dict[_Key, _Year] = {}
+        self.plans: dict[_Key, tuple[int, ...] | None] = {}
+        self.closed: dict[tuple[str, str], set[str]] = {}
+
+    def start(self, occurred_at: Any) -> None:
+        """The next input of the transaction (it takes ``self.seq``)."""
+        self.occurred_at = occurred_at
+        self.emitted = []
+        self.revisions = {}
 
 
 class BudgetLedger:
@@ -241,6 +282,7 @@ class BudgetLedger:
     def __init__(self, url: str = DEFAULT_URL, catalog: Catalog | None = None):
         self.url = url
         self.catalog = catalog if catalog is not None else Catalog.load()
+        self._specs: dict[str, BudgetSpec] = {}  # program_id -> budget block (the catalog is fixed)
         self.engine = _make_engine(url)
         self.upgrade()
 
@@ -266,7 +308,23 @@ class BudgetLedger:
     # -- public API: mutations ---------------------------------------------------------------
     def submit(self, entitlement: EntitlementCalculated) -> list[PayoutDecided]:
         """Take a claim. Returns the decisions it caused (replays return the same ones)."""
-        return self._once(
+        return self._run([self._claim_input(entitlement)])[0]
+
+    def submit_many(self, entitlements: Sequence[EntitlementCalculated]) -> list[list[PayoutDecided]]:
+        """Take claims in order, in ONE transaction: what ``submit`` one by one would give.
+
+        Each entitlement still takes its own ``seq`` and is stored as its own input, so the
+        ledger ends up byte for byte as after ``submit`` one by one; a replayed entitlement
+        (before or within the batch) returns its stored decisions. If one raises
+        ``LedgerError`` the whole batch is rolled back and the error propagates: the caller
+        retries the batch one by one to find it.
+        """
+        if not entitlements:
+            return []
+        return self._run([self._claim_input(e) for e in entitlements])
+
+    def _claim_input(self, entitlement: EntitlementCalculated) -> _Input:
+        return (
             entitlement.decision_id,
             "EntitlementCalculated",
             entitlement.occurred_at,
@@ -281,7 +339,7 @@ class BudgetLedger:
             work = lambda tx: self._close(tx, command)  # noqa: E731
         else:  # pragma: no cover - type guard
             raise LedgerError("unknown_command", f"not a budget command: {type(command).__name__}")
-        return self._once(command.event_id, command.event_type, command.occurred_at, work)
+        return self._run([(command.event_id, command.event_type, command.occurred_at, work)])[0]
 
     # -- public API: queries -----------------------------------------------------------------
     def payout(self, application_id: str) -> PayoutDecided | None:
@@ -320,11 +378,11 @@ class BudgetLedger:
         year, month = split_period(period)
         dist = district or ""
         with self.engine.connect() as conn:
-            plan = self._plan(conn, program_id, dist, year)
-            spent = self._spent(conn, program_id, dist, year)
-            sums = self._period_sums(conn, program_id, dist, year).get(period, _Sums())
+            plan = self._load_plan(conn, program_id, dist, year)
+            totals = self._load_year(conn, program_id, dist, year)
             closed = self._closed_row(conn, program_id, dist, period)
-        available = available_in(month, plan, spent) if plan else 0
+        sums = totals.sums(month)
+        available = available_in(month, plan, totals.spent()) if plan else 0
         coefficient = self._coefficient(closed, sums, available)
         return BudgetStatus(
             program_id=program_id,
@@ -346,17 +404,17 @@ class BudgetLedger:
             q1 = select(t.allocations.c.program_id, t.allocations.c.district).where(
                 t.allocations.c.year == year
             )
-            q2 = select(t.claims.c.program_id, t.claims.c.district).where(t.claims.c.year == year).distinct()
+            q2 = select(t.totals.c.program_id, t.totals.c.district).where(t.totals.c.year == year).distinct()
             if program_id is not None:
                 q1 = q1.where(t.allocations.c.program_id == program_id)
-                q2 = q2.where(t.claims.c.program_id == program_id)
+                q2 = q2.where(t.totals.c.program_id == program_id)
             keys |= {(r[0], r[1]) for r in conn.execute(q1)}
             keys |= {(r[0], r[1]) for r in conn.execute(q2)}
             rows: list[NeedRow] = []
             for prog, dist in sorted(keys):
-                plan = self._plan(conn, prog, dist, year)
-                spent = self._spent(conn, prog, dist, year)
-                sums_by_period = self._period_sums(conn, prog, dist, year)
+                plan = self._load_plan(conn, prog, dist, year)
+                totals = self._load_year(conn, prog, dist, year)
+                spent = totals.spent()
                 closed_rows = {
                     r.period: r
                     for r in conn.execute(
@@ -369,7 +427,7 @@ class BudgetLedger:
                 }
                 for month in range(1, 13):
                     period = f"{year:04d}-{month:02d}"
-                    sums = sums_by_period.get(period, _Sums())
+                    sums = totals.sums(month)
                     allocation = plan[month - 1] if plan else 0
                     available = available_in(month, plan, spent) if plan else 0
                     rows.append(
@@ -391,67 +449,103 @@ class BudgetLedger:
         return rows
 
     # -- transaction frame -------------------------------------------------------------------
-    def _once(
-        self, input_id: str, kind: str, occurred_at: Any, work: Callable[[_Tx], None]
-    ) -> list[PayoutDecided]:
+    def _run(self, inputs: Sequence[_Input]) -> list[list[PayoutDecided]]:
+        """Process ``inputs`` in order in one transaction; each one's decisions, in order."""
         last: Exception | None = None
         for _ in range(_RETRIES):
             try:
-                with self.engine.begin() as conn:
-                    stored = self._stored(conn, input_id)
-                    if stored is not None:
-                        return stored
-                    seq = (conn.execute(_Q_MAX_SEQ).scalar() or 0) + 1
-                    tx = _Tx(conn, occurred_at, seq)
-                    work(tx)
-                    self._flush_claims(tx)
-                    conn.execute(
-                        _I_INPUT,
-                        {
-                            "input_id": input_id,
-                            "seq": seq,
-                            "kind": kind,
-                            "occurred_at": occurred_at.isoformat(),
-                            "outputs": len(tx.emitted),
-                        },
-                    )
-                    if tx.emitted:
-                        conn.execute(
-                            _I_DECISIONS,
-                            [
-                                {
-                                    "event_id": d.event_id,
-                                    "input_id": input_id,
-                                    "position": i,
-                                    "application_id": d.application_id,
-                                    "revision": tx.revisions[d.event_id],
-                                    "program_id": d.program_id,
-                                    "period": d.period,
-                                    "final": d.final,
-                                    "body": d.model_dump_json(),
-                                }
-                                for i, d in enumerate(tx.emitted)
-                            ],
-                        )
-                    return list(tx.emitted)
+                return self._transaction(inputs)
             except IntegrityError as exc:  # a concurrent writer took the seq, or the same input
                 last = exc
                 continue
+            except _Conflict:
+                break
+        if len(inputs) > 1:  # one by one, exactly as separate calls would go (errors included)
+            return [self._run([item])[0] for item in inputs]
         raise RuntimeError(f"budget ledger: could not commit input after {_RETRIES} attempts") from last
 
-    def _stored(self, conn: Connection, input_id: str) -> list[PayoutDecided] | None:
-        known = conn.execute(_Q_KNOWN, {"input_id": input_id}).first()
-        if known is None:
-            return None
-        bodies = conn.execute(_Q_BODIES, {"input_id": input_id}).scalars()
+    def _transaction(self, inputs: Sequence[_Input]) -> list[list[PayoutDecided]]:
+        with self.engine.begin() as conn:
+            stored = self._stored(conn, [item[0] for item in inputs])
+            if all(item[0] in stored for item in inputs):
+                return [self._replay(stored[item[0]]) for item in inputs]
+            tx = _Tx(conn, (conn.execute(_Q_MAX_SEQ).scalar() or 0) + 1)
+            input_rows: list[dict[str, Any]] = []
+            decision_rows: list[dict[str, Any]] = []
+            results: list[list[PayoutDecided]] = []
+            for input_id, kind, occurred_at, work in inputs:
+                bodies = stored.get(input_id)
+                if bodies is not None:
+                    results.append(self._replay(bodies))
+                    continue
+                tx.start(occurred_at)
+                work(tx)
+                bodies = []
+                for position, decision in enumerate(tx.emitted):
+                    body = decision.model_dump_json()
+                    bodies.append(body)
+                    decision_rows.append(
+                        {
+                            "event_id": decision.event_id,
+                            "input_id": input_id,
+                            "position": position,
+                            "application_id": decision.application_id,
+                            "revision": tx.revisions[decision.event_id],
+                            "program_id": decision.program_id,
+                            "period": decision.period,
+                            "final": decision.final,
+                            "body": body,
+                        }
+                    )
+                input_rows.append(
+                    {
+                        "input_id": input_id,
+                        "seq": tx.seq,
+                        "kind": kind,
+                        "occurred_at": occurred_at.isoformat(),
+                        "outputs": len(tx.emitted),
+                    }
+                )
+                stored[input_id] = bodies  # a second copy later in the batch is a replay
+                results.append(tx.emitted)
+                tx.seq += 1
+            self._flush_claims(tx)
+            self._flush_totals(tx)
+            conn.execute(_I_INPUT, input_rows)
+            if decision_rows:
+                conn.execute(_I_DECISIONS, decision_rows)
+            return results
+
+    @staticmethod
+    def _replay(bodies: list[str]) -> list[PayoutDecided]:
         return [PayoutDecided.model_validate_json(body) for body in bodies]
+
+    @staticmethod
+    def _stored(conn: Connection, input_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The decision bodies of the inputs already taken (input id -> bodies, in order)."""
+        stored: dict[str, list[str]] = {}
+        unique = list(dict.fromkeys(input_ids))
+        for i in range(0, len(unique), _CHUNK):
+            chunk = unique[i : i + _CHUNK]
+            with_outputs = []
+            for input_id, outputs in conn.execute(_Q_KNOWN, {"ids": chunk}):
+                stored[input_id] = []
+                if outputs:
+                    with_outputs.append(input_id)
+            if with_outputs:
+                for input_id, body in conn.execute(_Q_BODIES, {"ids": with_outputs}):
+                    stored[input_id].append(body)
+        return stored
 
     # -- program settings ----------------------------------------------------------------------
     def _budget_spec(self, program_id: str) -> BudgetSpec:
-        try:
-            return self.catalog.get(program_id).spec.budget
-        except ProgramError as exc:
-            raise LedgerError("unknown_program", str(exc)) from None
+        spec = self._specs.get(program_id)
+        if spec is None:
+            try:
+                spec = self._specs[program_id] = self.catalog.get(program_id).spec.budget
+            except ProgramError as exc:
+                raise LedgerError("unknown_program", str(exc)) from None
+        return spec
 
     def _priority(self, entitlement: EntitlementCalculated) -> int:
         """Priority class of a claim: the program's ``budget.priority`` CEL on the application.
@@ -495,7 +589,7 @@ class BudgetLedger:
 
     # -- reading state ---------------------------------------------------------------------------
     @staticmethod
-    def _plan(conn: Connection, program_id: str, district: str, year: int) -> tuple[int, ...] | None:
+    def _load_plan(conn: Connection, program_id: str, district: str, year: int) -> tuple[int, ...] | None:
         rows = conn.execute(_Q_PLAN, {"program_id": program_id, "district": district, "year": year}).all()
         if not rows:
             return None
@@ -505,41 +599,76 @@ class BudgetLedger:
         return tuple(plan)
 
     @staticmethod
-    def _spent(conn: Connection, program_id: str, district: str, year: int) -> list[int]:
-        spent = [0] * 12
-        for period, amount in conn.execute(
-            _Q_SPENT, {"program_id": program_id, "district": district, "year": year}
+    def _load_year(conn: Connection, program_id: str, district: str, year: int) -> _Year:
+        totals = _Year(rows=[[0, 0, 0, 0, 0] for _ in range(12)], stored={}, touched=set())
+        for month, *values in conn.execute(
+            _Q_TOTALS, {"program_id": program_id, "district": district, "year": year}
         ):
-            spent[split_period(period)[1] - 1] = int(amount or 0)
-        return spent
+            totals.rows[month - 1] = [int(v) for v in values]
+            totals.stored[month] = tuple(int(v) for v in values)
+        return totals
 
-    @staticmethod
-    def _period_sums(conn: Connection, program_id: str, district: str, year: int) -> dict[str, _Sums]:
-        sums: dict[str, _Sums] = {}
-        for period, status, count, claimed, paid in conn.execute(
-            select(
-                t.claims.c.budget_period,
-                t.claims.c.status,
-                func.count(),
-                func.sum(t.claims.c.claimed_kop),
-                func.sum(t.claims.c.payout_kop),
-            )
-            .where(
-                t.claims.c.program_id == program_id,
-                t.claims.c.district == district,
-                t.claims.c.year == year,
-                t.claims.c.eligible.is_(True),
-            )
-            .group_by(t.claims.c.budget_period, t.claims.c.status)
-        ):
-            entry = sums.setdefault(period, _Sums())
-            entry.count += int(count)
-            entry.need += int(claimed or 0)
-            if status in PAID_STATUSES:
-                entry.paid += int(paid or 0)
-            elif status == "pending":
-                entry.reserved += int(claimed or 0)
-        return sums
+    def _plan(self, tx: _Tx, program_id: str, district: str, year: int) -> tuple[int, ...] | None:
+        key = (program_id, district, year)
+        if key not in tx.plans:
+            tx.plans[key] = self._load_plan(tx.conn, program_id, district, year)
+        return tx.plans[key]
+
+    def _year(self, tx: _Tx, program_id: str, district: str, year: int) -> _Year:
+        key = (program_id, district, year)
+        totals = tx.years.get(key)
+        if totals is None:
+            totals = tx.years[key] = self._load_year(tx.conn, program_id, district, year)
+        return totals
+
+    def _spent(self, tx: _Tx, program_id: str, district: str, year: int) -> list[int]:
+        """Paid per month (a copy: callers count their own payments into it as they go)."""
+        return self._year(tx, program_id, district, year).spent()
+
+    def _account(self, tx: _Tx, claim: _ClaimRow, sign: int) -> None:
+        """Add (``sign`` = 1) or take back (-1) what ``claim`` counts in its month's totals."""
+        month = int(claim.budget_period[5:7])
+        totals = self._year(tx, claim.program_id, claim.district, claim.year)
+        totals.touched.add(month)
+        if not claim.eligible or claim.status == "new":
+            return
+        row = totals.rows[month - 1]
+        row[0] += sign
+        row[1] += sign * claim.claimed_kop
+        status = claim.status
+        if status == "pending":
+            row[2] += sign * claim.claimed_kop
+        elif status in PAID_STATUSES:
+            row[3] += sign * claim.payout_kop
+        elif status == "deferred":
+            row[4] += sign
+
+    def _flush_totals(self, tx: _Tx) -> None:
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for (program_id, district, year), totals in tx.years.items():
+            for month in sorted(totals.touched):
+                row = tuple(totals.rows[month - 1])
+                before = totals.stored.get(month)
+                if before is None:
+                    inserts.append(
+                        {"program_id": program_id, "district": district, "year": year, "month": month}
+                        | dict(zip(_TOTALS, row, strict=True))
+                    )
+                elif row != before:
+                    updates.append(
+                        {"b_program_id": program_id, "b_district": district, "b_year": year, "b_month": month}
+                        | {
+                            f"d_{name}": new - old
+                            for name, new, old in zip(_TOTALS, row, before, strict=True)
+                        }
+                    )
+                totals.stored[month] = row
+            totals.touched.clear()
+        if inserts:
+            tx.conn.execute(_I_TOTALS, inserts)
+        if updates:
+            tx.conn.execute(_U_TOTALS, updates)
 
     @staticmethod
     def _closed_row(conn: Connection, program_id: str, district: str, period: str) -> Any:
@@ -594,6 +723,7 @@ class BudgetLedger:
         reason: str,
         explanation: str,
     ) -> None:
+        self._account(tx, claim, -1)
         claim.revision += 1
         claim.status = status
         claim.final = final
@@ -601,6 +731,7 @@ class BudgetLedger:
         claim.coefficient = fraction_str(coefficient) if coefficient is not None else claim.coefficient
         claim.reason_code = reason
         claim.dirty = True
+        self._account(tx, claim, 1)
         parsed = tx.contexts.get(claim.application_id)
         if parsed is None:
             context = json.loads(claim.context)
@@ -772,11 +903,11 @@ class BudgetLedger:
             )
             return
         # Late claims: their month is closed.
-        if self._is_closed(tx.conn, claim.program_id, claim.district, claim.budget_period):
+        if self._is_closed(tx, claim.program_id, claim.district, claim.budget_period):
             if spec.late_claims == "refuse":
                 self._refuse(tx, claim, "period_closed")
                 return
-            target = self._next_open(tx.conn, claim.program_id, claim.district, claim.budget_period)
+            target = self._next_open(tx, claim.program_id, claim.district, claim.budget_period)
             if target is None:
                 self._refuse(tx, claim, "budget_year_ended")
                 return
@@ -797,12 +928,9 @@ class BudgetLedger:
             )
             return
         # first_come / district_split: strict FIFO; a claim never overtakes deferred ones.
-        waiting = tx.conn.execute(
-            _Q_WAITING, {"program_id": claim.program_id, "district": claim.district, "year": claim.year}
-        ).first()
-        plan = self._plan(tx.conn, claim.program_id, claim.district, claim.year)
-        spent = self._spent(tx.conn, claim.program_id, claim.district, claim.year)
-        self._settle_queued(tx, claim, spec, plan, spent, blocked=waiting is not None)
+        totals = self._year(tx, claim.program_id, claim.district, claim.year)
+        plan = self._plan(tx, claim.program_id, claim.district, claim.year)
+        self._settle_queued(tx, claim, spec, plan, totals.spent(), blocked=totals.waiting())
 
     def _settle_queued(
         self,
@@ -853,8 +981,8 @@ class BudgetLedger:
         queue = sorted((c for c in queue if c.status == "deferred"), key=lambda c: c.arrival_seq)
         if not queue:
             return
-        plan = self._plan(tx.conn, program_id, district, year)
-        spent = self._spent(tx.conn, program_id, district, year)
+        plan = self._plan(tx, program_id, district, year)
+        spent = self._spent(tx, program_id, district, year)
         blocked = False
         for claim in queue:
             blocked = (
@@ -873,13 +1001,20 @@ class BudgetLedger:
 
     # -- periods ---------------------------------------------------------------------------------
     @staticmethod
-    def _is_closed(conn: Connection, program_id: str, district: str, period: str) -> bool:
-        found = conn.execute(_Q_CLOSED, {"program_id": program_id, "district": district, "period": period})
-        return found.first() is not None
+    def _closed(tx: _Tx, program_id: str, district: str) -> set[str]:
+        """The closed months of a program (and district), read once per transaction."""
+        closed = tx.closed.get((program_id, district))
+        if closed is None:
+            rows = tx.conn.execute(_Q_CLOSED, {"program_id": program_id, "district": district})
+            closed = tx.closed[(program_id, district)] = {r[0] for r in rows}
+        return closed
 
-    def _next_open(self, conn: Connection, program_id: str, district: str, period: str) -> str | None:
+    def _is_closed(self, tx: _Tx, program_id: str, district: str, period: str) -> bool:
+        return period in self._closed(tx, program_id, district)
+
+    def _next_open(self, tx: _Tx, program_id: str, district: str, period: str) -> str | None:
         candidate = next_period(period)
-        while candidate is not None and self._is_closed(conn, program_id, district, candidate):
+        while candidate is not None and self._is_closed(tx, program_id, district, candidate):
             candidate = next_period(candidate)
         return candidate
 
@@ -930,9 +1065,11 @@ class BudgetLedger:
                 occurred_at=command.occurred_at.isoformat(),
             )
         )
+        tx.plans[(command.program_id, district, command.year)] = plan
         self._release(tx, command.program_id, district, command.year)
 
-    def _districts(self, conn: Connection, program_id: str, year: int) -> list[str]:
+    def _districts(self, tx: _Tx, program_id: str, year: int) -> list[str]:
+        conn = tx.conn
         found = {
             r[0]
             for r in conn.execute(
@@ -944,10 +1081,13 @@ class BudgetLedger:
         found |= {
             r[0]
             for r in conn.execute(
-                select(t.claims.c.district)
-                .where(t.claims.c.program_id == program_id, t.claims.c.year == year)
+                select(t.totals.c.district)
+                .where(t.totals.c.program_id == program_id, t.totals.c.year == year)
                 .distinct()
             )
+        }
+        found |= {
+            d for (p, d, y), totals in tx.years.items() if p == program_id and y == year and totals.touched
         }
         return sorted(found | {""})
 
@@ -960,7 +1100,7 @@ class BudgetLedger:
         if command.district is not None:
             districts = [command.district]
         elif spec is not None and spec.by_district:
-            districts = self._districts(tx.conn, command.program_id, year)
+            districts = self._districts(tx, command.program_id, year)
         else:
             districts = [""]
         for district in districts:
@@ -969,12 +1109,12 @@ class BudgetLedger:
     def _close_one(self, tx: _Tx, command: PeriodClosed, district: str, year: int) -> None:
         program_id, period = command.program_id, command.period
         conn = tx.conn
-        if self._is_closed(conn, program_id, district, period):
+        if self._is_closed(tx, program_id, district, period):
             return  # closed before (by another event): nothing to do
         month = split_period(period)[1]
         self._sync(tx)
-        plan = self._plan(conn, program_id, district, year)
-        spent = self._spent(conn, program_id, district, year)
+        plan = self._plan(tx, program_id, district, year)
+        spent = self._spent(tx, program_id, district, year)
         pool = available_in(month, plan, spent) if plan else 0
         in_period = self._claims(
             tx,
@@ -1003,14 +1143,17 @@ class BudgetLedger:
                 coefficient=coefficient,
             )
         )
+        self._closed(tx, program_id, district).add(period)
         if deferred:
-            target = self._next_open(conn, program_id, district, period)
+            target = self._next_open(tx, program_id, district, period)
             for claim in deferred:
                 if target is None:
                     self._refuse(tx, claim, "budget_year_ended")
                 else:
+                    self._account(tx, claim, -1)
                     claim.budget_period = target
                     claim.dirty = True
+                    self._account(tx, claim, 1)
             if target is not None:
                 self._release(tx, program_id, district, year, moved=[c.application_id for c in deferred])
 

@@ -81,7 +81,25 @@ claims = Table(
     Column("context", Text, nullable=False),  # payee, payment, rules (JSON) for later decisions
     Column("entitlement", Text, nullable=False),  # the full EntitlementCalculated JSON
     Index("ix_budget_claims_key_status", "program_id", "district", "year", "status"),
-    Index("ix_budget_claims_period", "program_id", "district", "budget_period"),
+    Index("ix_budget_claims_period_status", "program_id", "district", "budget_period", "status"),
+)
+
+#: Running totals per program (and district), year and month the claims are charged to,
+#: updated in the transaction that changes a claim: what ``status``, ``need_report`` and
+#: the year-to-date availability read instead of summing ``budget_claims``. A row exists
+#: for every month any claim (eligible or not) was ever charged to.
+totals = Table(
+    "budget_totals",
+    metadata,
+    Column("program_id", String(PROGRAM), primary_key=True),
+    Column("district", String(DISTRICT), primary_key=True),
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("month", Integer, primary_key=True, autoincrement=False),
+    Column("claims", Integer, nullable=False),  # eligible claims charged to the month
+    Column("need_kop", BigInteger, nullable=False),  # their claimed amounts
+    Column("reserved_kop", BigInteger, nullable=False),  # claimed amounts of pending claims
+    Column("paid_kop", BigInteger, nullable=False),  # payouts of paid and prorated claims
+    Column("deferred", Integer, nullable=False),  # deferred claims (the FIFO queue)
 )
 
 #: The plan in force for a program (and district) and year: the latest AllocationSet.
