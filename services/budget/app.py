@@ -5,10 +5,17 @@ co-partitioned by budget key, so one consumer handles a budget in order. At-leas
 a replayed entitlement or command makes the ledger return the decisions it already
 took, which are re-published unchanged (same decision ids; consumers dedupe on them).
 
+Entitlements are taken a batch at a time (``stream.take_events``) and submitted with
+``submit_many`` in one ledger transaction. If the batch fails (say one entitlement
+raises ``LedgerError``), nothing of it is kept and it is redone one by one, so only the
+failing entitlement is dead-lettered, exactly as before.
+
 Run: ``python -m services.budget``.
 """
 
 from __future__ import annotations
+
+import time
 
 from pydantic import TypeAdapter
 
@@ -17,8 +24,8 @@ from dopomoga.rules.programs import Catalog, ProgramError
 from schemas.events import AllocationSet, EntitlementCalculated, PayoutDecided, PeriodClosed
 from services.budget.adapters.gauges import update_budget_gauges
 from services.config import settings
-from services.observability import DECISIONS
-from services.runtime import Rejection, Source, StreamService, decode
+from services.observability import DECISION_LATENCY, DECISIONS, EVENTS_CONSUMED, EVENTS_PRODUCED
+from services.runtime import Output, Rejection, Source, StreamService, decode, raw_topic
 from services.topology import BUDGET_COMMANDS, ENTITLEMENTS, PAYOUT_DECISIONS
 
 cfg = settings("budget")
@@ -71,7 +78,55 @@ def after_batch() -> None:
     _touched.clear()
 
 
-service.agent(ENTITLEMENTS, on_entitlement, after_batch=after_batch)
+def decide_entitlements(messages: list[tuple[bytes | None, Source]]) -> list[list[Output]]:
+    """The outputs of each message, in order: one ledger transaction for the whole batch.
+
+    Messages that do not decode (or name an unknown program) go through ``on_entitlement``
+    alone, which dead-letters them; the rest go to ``submit_many``. If that raises, the
+    batch was rolled back and is redone one by one (``on_entitlement`` each), so a failing
+    entitlement is dead-lettered and the others still decided.
+    """
+    outputs: list[list[Output] | None] = [None] * len(messages)
+    batch: list[tuple[int, EntitlementCalculated]] = []
+    for i, (raw, source) in enumerate(messages):
+        try:
+            entitlement = decode(EntitlementCalculated, raw)
+            _known_program(entitlement.program_id)
+        except Exception:  # same classification as one by one
+            outputs[i] = service._handle(on_entitlement, raw, source)
+            continue
+        batch.append((i, entitlement))
+    if batch:
+        try:
+            decided = ledger.submit_many([entitlement for _, entitlement in batch])
+        except Exception:
+            for i, _ in batch:
+                outputs[i] = service._handle(on_entitlement, *messages[i])
+        else:
+            for (i, _), decisions in zip(batch, decided, strict=True):
+                outputs[i] = list(_publish(decisions))
+    return [out or [] for out in outputs]
+
+
+async def _entitlements(stream) -> None:
+    consumed = EVENTS_CONSUMED.labels(service.name, ENTITLEMENTS)
+    latency = DECISION_LATENCY.labels(service.name)
+    async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
+        started = time.perf_counter()
+        messages = [e.message for e in events]
+        sources = [(m.value, Source(ENTITLEMENTS, m.partition, m.offset, m.timestamp)) for m in messages]
+        consumed.inc(len(messages))
+        for message, outputs in zip(messages, decide_entitlements(sources), strict=True):
+            for out_topic, key, value in outputs:
+                await service.topics[out_topic].send(key=key.encode(), value=value)
+                EVENTS_PRODUCED.labels(service.name, out_topic).inc()
+            latency.observe(time.perf_counter() - started)
+            service.positions[message.tp] = message.offset + 1
+        after_batch()
+
+
+_entitlements.__name__ = f"{service.name}_{ENTITLEMENTS.replace('-', '_')}"
+app.agent(raw_topic(app, ENTITLEMENTS), name=_entitlements.__name__, concurrency=1)(_entitlements)
 service.agent(BUDGET_COMMANDS, on_command, after_batch=after_batch)
 
 
