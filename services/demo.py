@@ -92,21 +92,27 @@ def run_demo(bootstrap: str, files: list[Path], allocations_path: Path, timeout_
         registry.publish_raw(lines)
         # 1. every application reaches the budget service (a first decision) or dead-letter
         watcher.wait(lambda o: all(o.seen(i) for i in ids), timeout_s / 2)
-        # 2. close every period that still has provisional decisions, until all are final
+        # 2. close months in calendar order, as an operator would, until every decision is final:
+        #    for each budget year with provisional decisions, every month from January up to the
+        #    latest month that has one (closing a month carries its deferred claims to the next).
         closed: set[tuple[str, str, str | None]] = set()
         deadline = started + timeout_s
         while time.monotonic() < deadline:
             watcher.poll()
             outcomes = watcher.outcomes
-            pending = {
-                (d.program_id, d.period, d.district)
-                for i in ids
-                if not outcomes.settled(i)
-                for d in outcomes.decisions.get(i, [])
-            }
-            for budget in sorted(pending - closed, key=str):
-                registry.command(period_closed(*budget))
-                closed.add(budget)
+            latest: dict[tuple[str, str, str | None], str] = {}
+            for i in ids:
+                if outcomes.settled(i):
+                    continue
+                for d in outcomes.decisions.get(i, []):
+                    year_key = (d.program_id, d.period[:4], d.district)
+                    latest[year_key] = max(latest.get(year_key, d.period), d.period)
+            for (program_id, year, district), last in sorted(latest.items(), key=str):
+                for month in range(1, int(last[5:]) + 1):
+                    budget = (program_id, f"{year}-{month:02d}", district)
+                    if budget not in closed:
+                        registry.command(period_closed(*budget))
+                        closed.add(budget)
             if all(outcomes.settled(i) for i in ids):
                 break
         outcomes = watcher.outcomes

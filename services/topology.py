@@ -2,8 +2,11 @@
 
 Every topic is created explicitly (Tansu auto-creates unknown topics with 4 partitions on
 a Metadata request, and Faust does not create source topics). ``entitlements`` and
-``budget-commands`` are co-partitioned (same partition count, keys of the same shape), so
-each budget (program:period[:district]) is processed in order by one consumer.
+``budget-commands`` are co-partitioned (same partition count, the same key), and the key
+is the budget year, ``program:year``: a year's allocations, claims of every month and
+district, and period closes are one ordered sequence. (Keying by month is not enough:
+unspent money carries forward within the year and deferred claims move to the next month
+when a month closes, so a December close must never overtake October's.)
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ TOPICS: tuple[TopicSpec, ...] = (
               description="applications and claims published by registries"),
     TopicSpec(ELIGIBILITY_DECISIONS, "application_id", "EligibilityDecided", 400 * DAY_MS,
               description="who qualifies, with every condition and clause"),
-    TopicSpec(ENTITLEMENTS, "budget_key (program:period[:district])", "EntitlementCalculated", 400 * DAY_MS,
+    TopicSpec(ENTITLEMENTS, "program:year (budget_partition_key)", "EntitlementCalculated", 400 * DAY_MS,
               description="amount claimed; partitioned per budget"),
-    TopicSpec(BUDGET_COMMANDS, "program:period[:district] (AllocationSet: program:year[:district])",
+    TopicSpec(BUDGET_COMMANDS, "program:year (budget_partition_key)",
               "AllocationSet | PeriodClosed", 3650 * DAY_MS,
               description="allocations and period closes; co-partitioned with entitlements"),
     TopicSpec(PAYOUT_DECISIONS, "application_id", "PayoutDecided", 3650 * DAY_MS,
@@ -57,9 +60,14 @@ CO_PARTITIONED = (ENTITLEMENTS, BUDGET_COMMANDS)
 assert len({BY_NAME[n].partitions for n in CO_PARTITIONED}) == 1, "entitlements and budget-commands must be co-partitioned"
 
 
+def budget_partition_key(program_id: str, period_or_year: str | int) -> str:
+    """Kafka key of every budget input (entitlement, allocation, close): ``program:year``."""
+    return f"{program_id}:{str(period_or_year)[:4]}"
+
+
 def command_key(program_id: str, period_or_year: str | int, district: str | None = None) -> str:
-    """Key of a budget command: the same shape as ``EntitlementCalculated.budget_key``."""
-    return f"{program_id}:{period_or_year}" + (f":{district}" if district else "")
+    """Key of a budget command (``district`` does not split the sequence of a budget year)."""
+    return budget_partition_key(program_id, period_or_year)
 
 
 def bootstrap_of(url: str) -> str:

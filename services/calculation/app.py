@@ -1,4 +1,4 @@
-"""Calculation service: ``eligibility-decisions`` -> ``entitlements`` (key budget_key).
+"""Calculation service: ``eligibility-decisions`` -> ``entitlements`` (key program:year).
 
 Thin adapter around ``Engine.calculate``; pure, so a replay re-emits the same bytes.
 The key ``program:period[:district]`` sends every claim on one budget to one partition.
@@ -14,7 +14,7 @@ from schemas.events import EligibilityDecided
 from services.config import settings
 from services.observability import DECISIONS
 from services.runtime import Source, StreamService, decode
-from services.topology import ELIGIBILITY_DECISIONS, ENTITLEMENTS
+from services.topology import ELIGIBILITY_DECISIONS, ENTITLEMENTS, budget_partition_key
 
 cfg = settings("calculation")
 service = StreamService(cfg, outputs=[ENTITLEMENTS])
@@ -26,7 +26,8 @@ def calculate(raw: bytes | None, source: Source):
     eligibility = decode(EligibilityDecided, raw)
     entitlement = engine.calculate(eligibility)
     DECISIONS.labels(cfg.service, entitlement.program_id, "entitled" if entitlement.eligible else "refused").inc()
-    yield ENTITLEMENTS, entitlement.budget_key, entitlement.model_dump_json().encode()
+    key = budget_partition_key(entitlement.program_id, entitlement.period)
+    yield ENTITLEMENTS, key, entitlement.model_dump_json().encode()
 
 
 service.agent(ELIGIBILITY_DECISIONS, calculate)

@@ -56,7 +56,7 @@ def test_entitlements_equal_offline_engine(broker, stack, catalog):
             entitlement = EntitlementCalculated.model_validate_json(record.value)
             if entitlement.application_id in expected:
                 got[entitlement.application_id].add(record.value)
-                assert record.key.decode() == entitlement.budget_key
+                assert record.key.decode() == f"{entitlement.program_id}:{entitlement.period[:4]}"
         for application_id, value in expected.items():
             assert got[application_id] == {value}, "streaming differs from Engine.decide"
     finally:
