@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/engine.py [--n 100000] [--single 5000]
 
-The batch is built from every valid application in ``examples/*.jsonl`` (all three
+The batch is built from every valid application in ``examples/applications.jsonl`` (all three
 cities, every program), re-keyed to unique application ids and people until it has
 ``--n`` applications. One process, one core. Three numbers are measured separately:
 
@@ -37,7 +37,8 @@ from schemas.events import ApplicationSubmitted  # noqa: E402
 
 def load_templates(catalog: Catalog) -> list[ApplicationSubmitted]:
     templates = []
-    for path in sorted((ROOT / "examples").glob("*.jsonl")):
+    combined = ROOT / "examples" / "applications.jsonl"  # all three cities (build_applications.py)
+    for path in [combined] if combined.exists() else sorted((ROOT / "examples").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 application = ApplicationSubmitted.model_validate_json(line)
