@@ -20,6 +20,7 @@ import time
 from pydantic import TypeAdapter
 
 from dopomoga.budget import ledger as ledger_module
+from dopomoga.budget.location import ledger_url
 from dopomoga.rules.programs import Catalog, ProgramError
 from schemas.events import AllocationSet, EntitlementCalculated, PayoutDecided, PeriodClosed
 from services.budget.adapters.gauges import update_budget_gauges
@@ -31,9 +32,9 @@ from services.topology import BUDGET_COMMANDS, ENTITLEMENTS, PAYOUT_DECISIONS
 cfg = settings("budget")
 service = StreamService(cfg, outputs=[PAYOUT_DECISIONS])
 catalog = Catalog.load()
-ledger_path = cfg.var_dir / f"{cfg.app_id}-ledger.sqlite"
-ledger_path.parent.mkdir(parents=True, exist_ok=True)
-ledger = ledger_module.BudgetLedger(f"sqlite:///{ledger_path}", catalog)
+cfg.var_dir.mkdir(parents=True, exist_ok=True)
+# $DOPOMOGA_DB (PostgreSQL in production), else this service's SQLite file under var/.
+ledger = ledger_module.BudgetLedger(ledger_url(cfg.app_id), catalog)
 app = service.app
 _COMMAND = TypeAdapter(AllocationSet | PeriodClosed)
 _touched: set[tuple[str, str, str | None]] = set()
