@@ -117,7 +117,8 @@ def test_budget_commands_are_published_with_their_keys(client, producer):
                         headers=headers("budget_admin"))
     assert again.json()["event_id"] == close.json()["event_id"]
     topic, key, value = producer.sent[0]
-    assert (topic, key) == ("budget-commands", f"{CENT}:2023-04".encode())
+    # Budget commands are keyed by budget year, like the claims they order against.
+    assert (topic, key) == ("budget-commands", f"{CENT}:2023".encode())
     assert json.loads(value)["closed_by"] == "chief"
     alloc = client.post("/budget/allocations", headers=headers("budget_admin"), json={
         "program_id": CENT, "year": 2023, "annual_kop": 1_200_000_00, "plan": {"kind": "explicit", "months": {"2023-04": 1}},
