@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import random
 import re
 from collections.abc import Iterator
@@ -38,8 +39,13 @@ def ua_iban(seed: int) -> str:
 
 
 def rnokpp(seed: int) -> str:
-    """A synthetic РНОКПП with a correct check digit (python-stdnum computes it)."""
-    digits = f"{(seed * 7919 + 123456789) % 10**9:09d}"
+    """A synthetic РНОКПП with a correct check digit (python-stdnum computes it).
+
+    The nine digits come from a hash of ``seed``: an affine formula modulo 10^9 made people of
+    registries with seeds 100 apart identical (seed·10^7 + n aliases), so "one-off" history
+    refused applications of an unrelated run.
+    """
+    digits = str(int(hashlib.sha256(f"person:{seed}".encode()).hexdigest(), 16) % 10**9).rjust(9, "0")
     return digits + rntrc.calc_check_digit(digits)
 
 
@@ -161,7 +167,8 @@ class SyntheticRegistry:
 
 
 def _edrpou(seed: int) -> str:
+    """A synthetic ЄДРПОУ code from a hash of ``seed`` (no aliasing between registries' seeds)."""
     from stdnum.ua import edrpou
 
-    base = f"{(seed * 31 + 1000000) % 10**7:07d}"
+    base = str(int(hashlib.sha256(f"organisation:{seed}".encode()).hexdigest(), 16) % 10**7).rjust(7, "1")
     return base + edrpou.calc_check_digit(base)
