@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+
+from services.supervisor import terminate
 
 log = structlog.get_logger("dopomoga.broker")
 
@@ -77,12 +78,7 @@ class EmbeddedBroker:
     def stop(self, timeout: float = 5.0) -> None:
         if self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
+        terminate(self.process, timeout)
         log.info("broker_stopped", port=self.port)
 
     def __enter__(self) -> EmbeddedBroker:

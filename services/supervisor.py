@@ -17,6 +17,16 @@ import structlog
 log = structlog.get_logger("dopomoga.supervisor")
 
 
+def terminate(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Ask a child process to stop (SIGTERM); kill it if it has not stopped within ``timeout``."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
 @dataclass
 class ServiceProcess:
     name: str
@@ -63,12 +73,7 @@ class ServiceProcess:
         if not self.alive():
             return
         assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
+        terminate(self.process, timeout)
         log.info("service_stopped", service=self.name)
 
 
