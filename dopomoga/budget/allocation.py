@@ -76,14 +76,18 @@ def cumulative(plan: Sequence[int]) -> tuple[int, ...]:
     return tuple(accumulate(plan))
 
 
-def available_in(month: int, plan: Sequence[int], spent: Sequence[int]) -> int:
+def available_in(month: int, plan: Sequence[int], spent: Sequence[int], carry_over: bool = True) -> int:
     """Kopiyky that may still be spent in ``month`` (1-12) under the cumulative limit.
 
     ``plan`` and ``spent`` are 12 monthly amounts (``spent`` = paid so far, charged to
     each month). The result is ``max(0, min over m' >= month of cum_plan[m'] - cum_spent[m'])``.
+    With ``carry_over=False`` (a program whose months do not carry unspent money forward)
+    it is simply that month's allocation minus what was paid in it.
     """
     if not 1 <= month <= 12:
         raise ValueError("month must be 1-12")
+    if not carry_over:
+        return max(0, plan[month - 1] - spent[month - 1])
     cum_plan = cumulative(plan)
     cum_spent = cumulative(spent)
     head = min(cum_plan[i] - cum_spent[i] for i in range(month - 1, 12))

@@ -382,7 +382,7 @@ class BudgetLedger:
             totals = self._load_year(conn, program_id, dist, year)
             closed = self._closed_row(conn, program_id, dist, period)
         sums = totals.sums(month)
-        available = available_in(month, plan, totals.spent()) if plan else 0
+        available = available_in(month, plan, totals.spent(), self._carry_over(program_id)) if plan else 0
         coefficient = self._coefficient(closed, sums, available)
         return BudgetStatus(
             program_id=program_id,
@@ -429,7 +429,7 @@ class BudgetLedger:
                     period = f"{year:04d}-{month:02d}"
                     sums = totals.sums(month)
                     allocation = plan[month - 1] if plan else 0
-                    available = available_in(month, plan, spent) if plan else 0
+                    available = available_in(month, plan, spent, self._carry_over(prog)) if plan else 0
                     rows.append(
                         NeedRow(
                             program_id=prog,
@@ -546,6 +546,13 @@ class BudgetLedger:
             except ProgramError as exc:
                 raise LedgerError("unknown_program", str(exc)) from None
         return spec
+
+    def _carry_over(self, program_id: str) -> bool:
+        """The program's carry-over setting; reports on a program no longer in the catalog assume the default."""
+        try:
+            return self._budget_spec(program_id).carry_over
+        except LedgerError:
+            return True
 
     def _priority(self, entitlement: EntitlementCalculated) -> int:
         """Priority class of a claim: the program's ``budget.priority`` CEL on the application.
@@ -950,7 +957,7 @@ class BudgetLedger:
         """
         month = split_period(claim.budget_period)[1]
         no_money = plan is None or sum(plan) == 0
-        available = 0 if plan is None else available_in(month, plan, spent)
+        available = 0 if plan is None else available_in(month, plan, spent, spec.carry_over)
         if not blocked and not no_money and claim.claimed_kop <= available:
             spent[month - 1] += claim.claimed_kop
             self._pay(tx, claim)
@@ -1115,7 +1122,7 @@ class BudgetLedger:
         self._sync(tx)
         plan = self._plan(tx, program_id, district, year)
         spent = self._spent(tx, program_id, district, year)
-        pool = available_in(month, plan, spent) if plan else 0
+        pool = available_in(month, plan, spent, self._budget_spec(program_id).carry_over) if plan else 0
         in_period = self._claims(
             tx,
             t.claims.c.program_id == program_id,

@@ -118,6 +118,10 @@ class BudgetSpec(_Strict):
     late_claims: Literal["next_period", "refuse"] = "next_period"
     priority: str | None = None  # CEL -> int class, lower is served first (priority_then_pro_rata)
     by_district: bool = False
+    carry_over: bool = Field(
+        default=True,
+        description="unspent monthly money carries forward within the budget year (never across years)",
+    )
 
 
 class Condition(_Strict):
