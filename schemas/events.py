@@ -285,7 +285,6 @@ class Rejected(_Event):
     original_b64: str = Field(description="the rejected message value, base64")
 
 
-BudgetCommand = AllocationSet | PeriodClosed
 ALL_EVENTS: tuple[type[_Event], ...] = (
     ApplicationSubmitted,
     EligibilityDecided,

@@ -779,7 +779,14 @@ class BudgetLedger:
         except LedgerError:
             return "бюджетні призначення програми"
 
-    def _refuse(self, tx: _Tx, claim: _ClaimRow, reason: str, available: int | None = None) -> None:
+    def _refuse(
+        self, tx: _Tx, claim: _ClaimRow, reason: str, available: int | None = None, explanation: str | None = None
+    ) -> None:
+        """A final refusal; ``explanation`` replaces the budget sentence (e.g. the rules' own refusal)."""
+        if explanation is not None:
+            self._emit(tx, claim, status="refused", final=True, payout=0, coefficient=Fraction(0),
+                       reason=reason, explanation=explanation)
+            return
         clause = self._clause(claim.program_id)
         when = period_uk(claim.budget_period)
         texts = {
@@ -884,16 +891,7 @@ class BudgetLedger:
         tx.claims[claim.application_id] = claim
         tx.contexts[claim.application_id] = (application.applicant, application.payment, ent.rules)
         if not ent.eligible:
-            self._emit(
-                tx,
-                claim,
-                status="refused",
-                final=True,
-                payout=0,
-                coefficient=Fraction(0),
-                reason="ineligible",
-                explanation=ent.explanation_uk,
-            )
+            self._refuse(tx, claim, "ineligible", explanation=ent.explanation_uk)
             return
         assert spec is not None
         if ent.amount_kop == 0:

@@ -31,7 +31,6 @@ from dopomoga.rules.programs import (
     STANDARD_INPUTS,
     Catalog,
     CompiledVersion,
-    FrequencyLimit,
     HistorySpec,
     Program,
     ProgramError,
@@ -275,9 +274,6 @@ class Engine:
             application.application_id,
         )
 
-    def _frequency_limit(self, program: Program) -> FrequencyLimit | None:
-        return program.spec.frequency.limit
-
     def grant_for(self, application: ApplicationSubmitted) -> Grant:
         """The history record of a granted application (all keys any scope may ask for)."""
         program = self._program(application)
@@ -339,7 +335,7 @@ class Engine:
                     refusal_uk=None if passed else condition.refusal_uk,
                 )
             )
-        limit = self._frequency_limit(context.program)
+        limit = context.program.spec.frequency.limit
         if limit is not None:
             prior = self._history_count(context.program, application, limit)
             results.append(

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dopomoga.rules.expressions import Expression, ExpressionError, compile_expression, date_to_int
+from dopomoga.rules.expressions import Expression, ExpressionError, compile_expression
 from dopomoga.rules.parameters import Parameter, ParameterError, ParameterSet, parse_parameters
 
 #: Program files: the repository's programs/ unless DOPOMOGA_PROGRAMS names another folder
@@ -475,6 +475,3 @@ class Catalog:
         except KeyError:
             raise ProgramError(f"unknown program {program_id!r}") from None
 
-
-def scope_date(value: dt.date) -> int:
-    return date_to_int(value)
