@@ -43,7 +43,7 @@ def _catalog() -> Catalog:
 
 
 def decide_lines(engine: Engine, lines: list[str], as_of: dt.date | None = None):
-    """Decide each JSONL line in order; yield (line_no, decision | None, error | None).
+    """Decide each JSONL line in order; yield (line_no, encoded decision | None, error | None).
 
     A line that is not a valid application, or that the rules cannot decide, yields
     a clear error instead of stopping the batch.
@@ -59,7 +59,7 @@ def decide_lines(engine: Engine, lines: list[str], as_of: dt.date | None = None)
             yield number, None, {"line": number, "reason_code": "invalid_event", "message": f"{where}: {first['msg']}"}
             continue
         try:
-            yield number, engine.decide(application, as_of=as_of), None
+            yield number, engine.decide_encoded(application, as_of=as_of), None
         except ApplicationError as exc:
             yield number, None, {
                 "line": number,
@@ -86,7 +86,7 @@ def decide(
     outcomes: Counter[tuple[str, str]] = Counter()
     failures: list[dict] = []
     with (
-        out.open("w", encoding="utf-8") as sink,
+        out.open("wb") as sink,
         Progress(
             TextColumn("deciding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
         ) as progress,
@@ -95,7 +95,7 @@ def decide(
         for _, decision, error in decide_lines(engine, lines, when):
             progress.advance(task)
             if decision is not None:
-                sink.write(decision.model_dump_json() + "\n")
+                sink.write(decision.json + b"\n")
                 outcomes[(decision.program_id, "eligible" if decision.eligible else "refused")] += 1
             else:
                 failures.append(error)

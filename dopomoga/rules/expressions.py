@@ -86,8 +86,8 @@ class Expression:
 
     def run(self, scope: dict[str, Any]) -> Any:
         binding = {name: scope[name] for name in self.variables if name in scope}
-        for name in self.functions:
-            binding[name] = FUNCTIONS[name]
+        if self.functions:
+            binding.update({name: FUNCTIONS[name] for name in self.functions})
         return self.program.execute(binding)
 
 

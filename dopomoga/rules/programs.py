@@ -205,6 +205,8 @@ class CompiledItems:
     include_when: Expression | None
     exclude_uk: str | None
     formula: Expression
+    #: [include_when, amount if included] (or [amount]) as one CEL list: one call per item.
+    row: Expression | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,7 +220,10 @@ class CompiledVersion:
     items: CompiledItems | None
     explanation_uk: str | None
     parameter_names: tuple[str, ...]  # every parameter this version reads, sorted
-    conditions_map: Expression | None = None  # all conditions in one CEL map: one call per decision
+    #: Every condition, then (if the version has no items) the amount when all of them pass, as
+    #: one CEL list: the engine binds the inputs once and makes one call per decision.
+    combined: Expression | None = None
+    combined_amount: bool = False  # the last element of ``combined`` is the amount
 
 
 @dataclass(frozen=True, eq=False)
@@ -368,7 +373,16 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
             if include is not None:
                 _check_sample(include, item_scope, bool, "items.include_when")
             _check_sample(item_formula, item_scope, int, "items.formula (kopiyky)")
-            items = CompiledItems(spec_items.of, include, spec_items.exclude_uk, item_formula)
+            row_source = (
+                f"[({include.source}), ({include.source}) ? ({item_formula.source}) : 0]"
+                if include is not None
+                else f"[({item_formula.source})]"
+            )
+            try:
+                row = compile_expression(row_source, f"{label}: rule 'items'", item_known)
+            except ExpressionError as exc:  # pragma: no cover - each part compiled above
+                raise ProgramError(str(exc)) from None
+            items = CompiledItems(spec_items.of, include, spec_items.exclude_uk, item_formula, row)
             formula_known.add("items_total")
             scope = {**scope, "items_total": 100}
         try:
@@ -376,14 +390,19 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
         except ExpressionError as exc:
             raise ProgramError(str(exc)) from None
         _check_sample(formula, scope, int, "amount formula (kopiyky)")
-        conditions_map = None
-        if conditions:
-            # The same conditions as one CEL map {id: condition}: the engine evaluates them in one
-            # call (the binding is converted once), and falls back to one call per condition to
-            # name the rule when evaluation fails.
-            combined = "{" + ", ".join(f'"{c.id}": ({c.expression.source})' for c in conditions) + "}"
+        # The same rules as one CEL list: [condition, ..., amount if every condition holds].
+        # The engine evaluates it in one call (the inputs are converted once) and falls back to
+        # one call per rule to name the rule when evaluation fails. CEL's ternary evaluates only
+        # the branch taken, so the formula is never run for an application that is refused.
+        parts = [f"({c.expression.source})" for c in conditions]
+        combined_amount = items is None
+        if combined_amount:
+            guard = " && ".join(parts)
+            parts.append(f"(({guard}) ? ({formula.source}) : 0)" if guard else f"({formula.source})")
+        combined = None
+        if parts:
             try:
-                conditions_map = compile_expression(combined, f"{label}: conditions", base_known)
+                combined = compile_expression("[" + ", ".join(parts) + "]", f"{label}: rules", formula_known)
             except ExpressionError as exc:  # pragma: no cover - each part compiled above
                 raise ProgramError(str(exc)) from None
         expressions = [c.expression for c in conditions] + [formula]
@@ -403,7 +422,8 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
                 items=items,
                 explanation_uk=version.explanation_uk,
                 parameter_names=version_parameters,
-                conditions_map=conditions_map,
+                combined=combined,
+                combined_amount=combined_amount and combined is not None,
             )
         )
 

@@ -113,3 +113,12 @@ def test_a_rule_version_with_an_end_date_does_not_decide_after_it(tmp_path):
     with pytest.raises(ApplicationError) as failure:
         engine.decide(_app([{"born_on": "1990-01-01", "disabled": False}], period="2025-01", submitted="2025-02-01"))
     assert failure.value.reason_code == "no_rules_in_force" and "ended on 2024-12-31" in str(failure.value)
+
+
+def test_decision_ids_are_the_rfc_4122_uuid5_of_the_stage_and_application():
+    import uuid
+
+    from dopomoga.rules.engine import NAMESPACE, decision_id
+
+    for stage, application_id in [("eligibility", "a-1"), ("entitlement", "zp-2026-000123"), ("rejected:budget", "x" * 96)]:
+        assert decision_id(stage, application_id) == str(uuid.uuid5(NAMESPACE, f"{stage}:{application_id}"))
