@@ -23,6 +23,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -30,6 +31,17 @@ from pydantic import (
 from schemas.identifiers import IdKind, normalise_identifier, normalise_ua_iban
 
 SCHEMA_VERSION = 1
+
+#: Validation context for events our own services produced (``model_validate_json(raw,
+#: context=TRUSTED)``): their РНОКПП/ЄДРПОУ/passport and IBAN were checked and made canonical
+#: where the application entered (the ``applications`` topic, the gateway), so the check-digit
+#: and IBAN-registry checks are skipped; every other constraint still applies. Never use it
+#: for input from outside (registries, the gateway, ``applications``).
+TRUSTED: dict[str, Any] = {"trusted": True}
+
+
+def _trusted(info: ValidationInfo) -> bool:
+    return bool(info.context) and info.context.get("trusted") is True
 
 #: Money: whole kopiyky, never negative, at most 10^13 kop (10^11 UAH) per amount.
 Kopiyky = Annotated[StrictInt, Field(ge=0, le=10**13, description="amount in kopiyky (1 UAH = 100 kop)")]
@@ -73,7 +85,9 @@ class Applicant(BaseModel):
     district: Annotated[str, Field(max_length=64)] | None = None
 
     @model_validator(mode="after")
-    def _check_identifier(self) -> Applicant:
+    def _check_identifier(self, info: ValidationInfo) -> Applicant:
+        if _trusted(info):
+            return self
         canonical = normalise_identifier(self.id_kind, self.id)
         if canonical != self.id:
             object.__setattr__(self, "id", canonical)
@@ -93,8 +107,8 @@ class Payment(BaseModel):
 
     @field_validator("iban")
     @classmethod
-    def _iban(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_ua_iban(value)
+    def _iban(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return value if value is None or _trusted(info) else normalise_ua_iban(value)
 
     @model_validator(mode="after")
     def _bank_needs_iban(self) -> Payment:
