@@ -15,7 +15,7 @@ Run: ``python -m services.budget``.
 
 from __future__ import annotations
 
-import time
+import functools
 
 from pydantic import TypeAdapter
 
@@ -25,8 +25,8 @@ from dopomoga.rules.programs import Catalog, ProgramError
 from schemas.events import AllocationSet, EntitlementCalculated, PayoutDecided, PeriodClosed
 from services.budget.adapters.gauges import update_budget_gauges
 from services.config import settings
-from services.observability import DECISION_LATENCY, DECISIONS, EVENTS_CONSUMED, EVENTS_PRODUCED
-from services.runtime import Output, Rejection, Source, StreamService, decode, raw_topic
+from services.observability import DECISIONS
+from services.runtime import Output, Rejection, Source, StreamService, decode
 from services.topology import BUDGET_COMMANDS, ENTITLEMENTS, PAYOUT_DECISIONS
 
 cfg = settings("budget")
@@ -44,8 +44,8 @@ class _Command:
     """Pydantic needs a class for ``decode``; budget commands are a union."""
 
     @staticmethod
-    def model_validate_json(raw: bytes) -> AllocationSet | PeriodClosed:
-        return _COMMAND.validate_json(raw)
+    def model_validate_json(raw: bytes, context: dict | None = None) -> AllocationSet | PeriodClosed:
+        return _COMMAND.validate_json(raw, context=context)
 
 
 def _known_program(program_id: str) -> None:
@@ -55,15 +55,20 @@ def _known_program(program_id: str) -> None:
         raise Rejection("unknown_program", str(exc)) from None
 
 
+@functools.cache
+def _decisions(program_id: str, status: str, final: bool):
+    return DECISIONS.labels(cfg.service, program_id, status + (":final" if final else ""))
+
+
 def _publish(decisions: list[PayoutDecided]):
     for decision in decisions:
-        DECISIONS.labels(cfg.service, decision.program_id, decision.status + (":final" if decision.final else "")).inc()
+        _decisions(decision.program_id, decision.status, decision.final).inc()
         _touched.add((decision.program_id, decision.period, decision.district))
         yield PAYOUT_DECISIONS, decision.application_id, decision.model_dump_json().encode()
 
 
 def on_entitlement(raw: bytes | None, source: Source):
-    entitlement = decode(EntitlementCalculated, raw)
+    entitlement = decode(EntitlementCalculated, raw, trusted=True)
     _known_program(entitlement.program_id)
     yield from _publish(ledger.submit(entitlement))
 
@@ -91,7 +96,7 @@ def decide_entitlements(messages: list[tuple[bytes | None, Source]]) -> list[lis
     batch: list[tuple[int, EntitlementCalculated]] = []
     for i, (raw, source) in enumerate(messages):
         try:
-            entitlement = decode(EntitlementCalculated, raw)
+            entitlement = decode(EntitlementCalculated, raw, trusted=True)
             _known_program(entitlement.program_id)
         except Exception:  # same classification as one by one
             outputs[i] = service._handle(on_entitlement, raw, source)
@@ -109,25 +114,7 @@ def decide_entitlements(messages: list[tuple[bytes | None, Source]]) -> list[lis
     return [out or [] for out in outputs]
 
 
-async def _entitlements(stream) -> None:
-    consumed = EVENTS_CONSUMED.labels(service.name, ENTITLEMENTS)
-    latency = DECISION_LATENCY.labels(service.name)
-    async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
-        started = time.perf_counter()
-        messages = [e.message for e in events]
-        sources = [(m.value, Source(ENTITLEMENTS, m.partition, m.offset, m.timestamp)) for m in messages]
-        consumed.inc(len(messages))
-        for message, outputs in zip(messages, decide_entitlements(sources), strict=True):
-            for out_topic, key, value in outputs:
-                await service.topics[out_topic].send(key=key.encode(), value=value)
-                EVENTS_PRODUCED.labels(service.name, out_topic).inc()
-            latency.observe(time.perf_counter() - started)
-            service.positions[message.tp] = message.offset + 1
-        after_batch()
-
-
-_entitlements.__name__ = f"{service.name}_{ENTITLEMENTS.replace('-', '_')}"
-app.agent(raw_topic(app, ENTITLEMENTS), name=_entitlements.__name__, concurrency=1)(_entitlements)
+service.agent(ENTITLEMENTS, batch_handler=decide_entitlements, after_batch=after_batch)
 service.agent(BUDGET_COMMANDS, on_command, after_batch=after_batch)
 
 

@@ -1,12 +1,14 @@
 """Calculation service: ``eligibility-decisions`` -> ``entitlements`` (key program:year).
 
-Thin adapter around ``Engine.calculate``; pure, so a replay re-emits the same bytes.
+Thin adapter around ``Engine.calculate_encoded``; pure, so a replay re-emits the same bytes.
 The key ``program:period[:district]`` sends every claim on one budget to one partition.
 
 Run: ``python -m services.calculation``.
 """
 
 from __future__ import annotations
+
+import functools
 
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import Catalog
@@ -23,11 +25,20 @@ app = service.app
 
 
 def calculate(raw: bytes | None, source: Source):
-    eligibility = decode(EligibilityDecided, raw)
-    entitlement = engine.calculate(eligibility)
-    DECISIONS.labels(cfg.service, entitlement.program_id, "entitled" if entitlement.eligible else "refused").inc()
-    key = budget_partition_key(entitlement.program_id, entitlement.period)
-    yield ENTITLEMENTS, key, entitlement.model_dump_json().encode()
+    eligibility = decode(EligibilityDecided, raw, trusted=True)
+    entitlement = engine.calculate_encoded(eligibility)  # the event's bytes, no model
+    _decisions(entitlement.program_id, entitlement.eligible).inc()
+    yield ENTITLEMENTS, _partition_key(entitlement.program_id, entitlement.period), entitlement.json
+
+
+@functools.cache
+def _decisions(program_id: str, eligible: bool):
+    return DECISIONS.labels(cfg.service, program_id, "entitled" if eligible else "refused")
+
+
+@functools.cache
+def _partition_key(program_id: str, period: str) -> str:
+    return budget_partition_key(program_id, period)
 
 
 service.agent(ELIGIBILITY_DECISIONS, calculate)

@@ -1,6 +1,6 @@
 """Eligibility service: ``applications`` -> ``eligibility-decisions`` (key application_id).
 
-Thin adapter around ``Engine.check_eligibility(record=True)``. Grant history lives in
+Thin adapter around ``Engine.check_eligibility_encoded(record=True)``. Grant history lives in
 SQLite and is fed back from ``payout-decisions``: a final decision that pays confirms
 the grant, a final refusal forgets the provisional one.
 
@@ -8,6 +8,8 @@ Run: ``python -m services.eligibility`` (or ``faust -A services.eligibility.app 
 """
 
 from __future__ import annotations
+
+import functools
 
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.history import Grant
@@ -26,15 +28,20 @@ engine = Engine(Catalog.load(), history)
 app = service.app
 
 
+@functools.cache
+def _decisions(program_id: str, eligible: bool):
+    return DECISIONS.labels(cfg.service, program_id, "eligible" if eligible else "ineligible")
+
+
 def decide(raw: bytes | None, source: Source):
     application = decode(ApplicationSubmitted, raw)
-    decision = engine.check_eligibility(application, record=True)
-    DECISIONS.labels(cfg.service, decision.program_id, "eligible" if decision.eligible else "ineligible").inc()
-    yield ELIGIBILITY_DECISIONS, decision.application_id, decision.model_dump_json().encode()
+    decision = engine.check_eligibility_encoded(application, record=True)  # the event's bytes, no model
+    _decisions(decision.program_id, decision.eligible).inc()
+    yield ELIGIBILITY_DECISIONS, decision.application_id, decision.json
 
 
 def feed_history(raw: bytes | None, source: Source):
-    payout = decode(PayoutDecided, raw)
+    payout = decode(PayoutDecided, raw, trusted=True)
     if not payout.final:
         return
     if payout.payout_kop > 0:
