@@ -13,9 +13,9 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import faust
 from aiokafka.partitioner import murmur2
@@ -264,6 +264,64 @@ class Outbox:
         return counts
 
 
+async def take_batches(stream: faust.StreamT, max_: int, within: float) -> AsyncIterator[list]:
+    """Like Faust's ``stream.take_events(max_, within)``, but events keep arriving while a batch
+    is being processed.
+
+    ``take_events`` lets one event in while the caller works on a batch, then fills the next
+    buffer for up to ``within`` seconds: fetching and processing take turns, and most batches
+    were a ``within`` window's worth (~130 events, not 500). Here every event that arrives
+    while a batch is processed (during its awaits: sending, waiting for the broker) joins the
+    next batch, which is taken at once when it is non-empty and ``within`` has passed since
+    the previous batch ended, or when it is full. At most ``max_`` events wait (then the
+    stream pauses). Events are acked, as with ``take_events``, only after the caller has
+    finished with their batch (the loop body returned), so their offsets are never committed
+    before the batch's outputs are acknowledged (``Outbox.flush``).
+    """
+    loop = asyncio.get_running_loop()
+    pending: list = []
+    arrived, full, room = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    room.set()
+
+    async def add(value: Any) -> Any:
+        event = stream.current_event
+        if event is None:
+            raise RuntimeError("take_batches found current_event is None")
+        pending.append(event)
+        arrived.set()
+        if len(pending) >= max_:
+            full.set()
+            room.clear()
+            await stream.wait(room)  # type: ignore[arg-type]  # asyncio.Event; mode's annotation is narrower
+        return value
+
+    acks = stream.enable_acks
+    stream.enable_acks = False  # acked below, after the batch
+    stream.add_processor(add)
+    stream._enable_passive(cast(faust.ChannelT, aiter(stream.channel)))  # what take_events does
+    try:
+        deadline = loop.time() + within
+        while not stream.should_stop:
+            if len(pending) < max_ and (remaining := deadline - loop.time()) > 0:
+                full.clear()
+                await stream.wait_for_stopped(full, timeout=remaining)  # type: ignore[arg-type]
+            if not pending:
+                arrived.clear()
+                await stream.wait_for_stopped(arrived)  # type: ignore[arg-type]
+                deadline = loop.time() + within
+                continue
+            batch = pending[:max_]
+            del pending[:max_]
+            room.set()
+            yield batch
+            for event in batch:
+                await stream.ack(event)
+            deadline = loop.time() + within
+    finally:
+        stream.enable_acks = acks
+        stream._processors.remove(add)
+
+
 class StreamService:
     """One service: its Faust app, its outbound topics and the shared batch loop."""
 
@@ -296,7 +354,7 @@ class StreamService:
         self._consumed[topic] = EVENTS_CONSUMED.labels(self.name, topic)
 
         async def process(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(service.cfg.batch_size, within=service.cfg.batch_within_s):
+            async for events in take_batches(stream, service.cfg.batch_size, service.cfg.batch_within_s):
                 await service._process_batch(topic, events, outbox, handler, batch_handler)
                 if after_batch is not None:
                     result = after_batch()
