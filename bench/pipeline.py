@@ -6,8 +6,11 @@ Starts Tansu, the three services (fresh app ids), gives a first_come program a l
 allocation (never rationed), publishes N synthetic applications as fast as the
 registry producer can, and measures applications/s from the first publish to the last
 final decision plus p50/p99 publish→final-decision latency. Then measures the raw
-produce→consume throughput of the same broker with the same payloads (the ceiling),
-and prints a markdown table.
+produce→consume throughput of the same broker with the same payloads (the ceiling: the
+best of three kafka-python runs), the CPU each process used per application, and prints
+a markdown table. The watcher reads decisions as plain JSON (not the pydantic model) so
+that the bench measures the pipeline rather than itself; it still counts only final
+decisions on ``payout-decisions``.
 """
 
 from __future__ import annotations
@@ -148,7 +151,8 @@ def main() -> None:
             finished = max(decided_at.values()) if decided_at else time.time()
             cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
             stage_done = last_timestamp(broker.bootstrap, "entitlements", len(ids) + 1)
-        ceiling = raw_ceiling(broker.bootstrap, payloads)
+        # the best of three (a single sub-second run varied by ±30 %); fresh topic each time
+        ceiling = max(raw_ceiling(broker.bootstrap, payloads) for _ in range(3))
     throughput = len(decided_at) / (finished - started)
     latencies = [decided_at[i] - sent_at[i] for i in decided_at]
     size = statistics.mean(len(p) for p in payloads)
@@ -161,7 +165,7 @@ def main() -> None:
     print(f"| publish time (registry producer) | {published - started:.2f} s |")
     stage = len(ids) / (stage_done - started)
     print(f"| eligibility + calculation only (publish → last EntitlementCalculated) | {stage:,.0f} applications/s |")
-    print(f"| raw produce→consume, same broker and payloads (ceiling) | {ceiling:,.0f} messages/s |")
+    print(f"| raw produce→consume, same broker and payloads (ceiling, best of 3) | {ceiling:,.0f} messages/s |")
     print(f"| ratio pipeline / ceiling | {throughput / ceiling:.1%} |")
     print(f"| applications with a final decision / final decisions seen | {len(decided_at)} / {sum(finals.values())} |")
     per_app = " · ".join(f"{name} {seconds / len(ids) * 1000:.2f}" for name, seconds in cpu.items())
