@@ -84,14 +84,16 @@ class Applicant(BaseModel):
     household_id: Identifier | None = None
     district: Annotated[str, Field(max_length=64)] | None = None
 
-    @model_validator(mode="after")
-    def _check_identifier(self, info: ValidationInfo) -> Applicant:
-        if _trusted(info):
-            return self
-        canonical = normalise_identifier(self.id_kind, self.id)
-        if canonical != self.id:
-            object.__setattr__(self, "id", canonical)
-        return self
+    # A field validator, not a model "after" validator: pydantic re-runs a model's after
+    # validators whenever an instance is nested into another model (a PayoutDecided built
+    # with the entitlement's applicant), and the checks below cost ~50 µs each.
+    @field_validator("id")
+    @classmethod
+    def _check_identifier(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("id_kind")
+        if _trusted(info) or kind is None:  # no kind: id_kind's own error is reported
+            return value
+        return normalise_identifier(kind, value)
 
     @property
     def subject_key(self) -> str:
