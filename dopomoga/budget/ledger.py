@@ -31,6 +31,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
@@ -310,7 +311,9 @@ class BudgetLedger:
         """Take a claim. Returns the decisions it caused (replays return the same ones)."""
         return self._run([self._claim_input(entitlement)])[0]
 
-    def submit_many(self, entitlements: Sequence[EntitlementCalculated]) -> list[list[PayoutDecided]]:
+    def submit_many(
+        self, entitlements: Sequence[EntitlementCalculated], bodies: Sequence[bytes] | None = None
+    ) -> list[list[PayoutDecided]]:
         """Take claims in order, in ONE transaction: what ``submit`` one by one would give.
 
         Each entitlement still takes its own ``seq`` and is stored as its own input, so the
@@ -318,17 +321,25 @@ class BudgetLedger:
         (before or within the batch) returns its stored decisions. If one raises
         ``LedgerError`` the whole batch is rolled back and the error propagates: the caller
         retries the batch one by one to find it.
+
+        ``bodies`` (optional) are the entitlements' events as received, which the ledger then
+        stores as they are instead of writing each model's JSON again (the budget service
+        passes the bytes it decoded).
         """
         if not entitlements:
             return []
-        return self._run([self._claim_input(e) for e in entitlements])
+        if bodies is None:
+            return self._run([self._claim_input(e) for e in entitlements])
+        if len(bodies) != len(entitlements):
+            raise ValueError("one body per entitlement")
+        return self._run([self._claim_input(e, b.decode()) for e, b in zip(entitlements, bodies, strict=True)])
 
-    def _claim_input(self, entitlement: EntitlementCalculated) -> _Input:
+    def _claim_input(self, entitlement: EntitlementCalculated, body: str | None = None) -> _Input:
         return (
             entitlement.decision_id,
             "EntitlementCalculated",
             entitlement.occurred_at,
-            lambda tx: self._submit(tx, entitlement),
+            lambda tx: self._submit(tx, entitlement, body),
         )
 
     def apply(self, command: AllocationSet | PeriodClosed) -> list[PayoutDecided]:
@@ -850,7 +861,7 @@ class BudgetLedger:
         )
 
     # -- submit ----------------------------------------------------------------------------------
-    def _submit(self, tx: _Tx, ent: EntitlementCalculated) -> None:
+    def _submit(self, tx: _Tx, ent: EntitlementCalculated, body: str | None = None) -> None:
         policy = ent.budget_policy
         if ent.eligible and policy not in PRO_RATA_POLICIES + QUEUE_POLICIES:
             raise LedgerError("unknown_policy", f"unknown budget policy {policy!r}")
@@ -876,16 +887,11 @@ class BudgetLedger:
             reason_code="",
             coefficient="0",
             revision=0,
-            context=json.dumps(
-                {
-                    "payee": application.applicant.model_dump(mode="json"),
-                    "payment": application.payment.model_dump(mode="json"),
-                    "rules": ent.rules.model_dump(mode="json"),
-                },
-                ensure_ascii=False,
-                sort_keys=True,
-            ),
-            entitlement=ent.model_dump_json(),
+            # the payee, payment and rules each written by their model's serializer (field order)
+            context=pydantic_core.to_json(
+                {"payee": application.applicant, "payment": application.payment, "rules": ent.rules}
+            ).decode(),
+            entitlement=body if body is not None else ent.model_dump_json(),
             new=True,
         )
         tx.claims[claim.application_id] = claim

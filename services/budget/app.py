@@ -104,7 +104,10 @@ def decide_entitlements(messages: list[tuple[bytes | None, Source]]) -> list[lis
         batch.append((i, entitlement))
     if batch:
         try:
-            decided = ledger.submit_many([entitlement for _, entitlement in batch])
+            # the events as received are what the ledger stores (no second JSON dump)
+            decided = ledger.submit_many(
+                [entitlement for _, entitlement in batch], [messages[i][0] or b"" for i, _ in batch]
+            )
         except Exception:
             for i, _ in batch:
                 outputs[i] = service._handle(on_entitlement, *messages[i])
