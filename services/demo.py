@@ -26,8 +26,12 @@ def load_allocation_file(path: Path) -> list[AllocationSet]:
 DEFAULT_ANNUAL_KOP = 120_000_000  # 1 200 000 UAH: a demo figure, not from any source
 
 
-def default_allocations(lines: list[bytes], allocations: list[AllocationSet]) -> list[AllocationSet]:
-    """A demo allocation for every (program, year) in the examples that the file does not cover."""
+def default_allocations(
+    lines: list[bytes], allocations: list[AllocationSet], known: set[str] | None = None
+) -> list[AllocationSet]:
+    """A demo allocation for every (program, year) in the examples that the file does not cover
+    (only programs in ``known``, when given: an application naming an unknown program is meant to
+    be dead-lettered, not to get a budget)."""
     import datetime as dt
 
     have = {(a.program_id, a.year) for a in allocations}
@@ -41,6 +45,8 @@ def default_allocations(lines: list[bytes], allocations: list[AllocationSet]) ->
             continue
     extra = []
     for program_id, year in sorted(wanted - have):
+        if known is not None and program_id not in known:
+            continue
         try:
             extra.append(AllocationSet(
                 event_id=f"alloc-demo-{program_id}-{year}", occurred_at=dt.datetime(year, 1, 2, tzinfo=dt.UTC),
@@ -84,7 +90,9 @@ def run_demo(bootstrap: str, files: list[Path], allocations_path: Path, timeout_
         f"demo: {len(lines)} lines from {', '.join(str(f) for f in files) or '(no example files)'}, "
         f"{len(allocations)} allocations from {allocations_path}"
     )
-    allocations += default_allocations(lines, allocations)
+    from dopomoga.rules.programs import Catalog
+
+    allocations += default_allocations(lines, allocations, set(Catalog.load().programs))
     started = time.monotonic()
     with Registry(bootstrap) as registry, Watcher(bootstrap) as watcher:
         for allocation in allocations:
