@@ -324,7 +324,7 @@ class Engine:
         plan = self._plan(application.program_id)
         program = plan.program
         spec = program.spec
-        period = application.period or f"{application.submitted_on.year:04d}-{application.submitted_on.month:02d}"
+        period = application.effective_period
         when = _period(period)
         rules_date = as_of or (when.start if spec.rules_on == "period_start" else application.submitted_on)
         try:
