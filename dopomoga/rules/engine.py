@@ -597,16 +597,8 @@ class Engine:
                 self.history.record(self.grant_for(application))
         else:
             explanation = _refusal_sentence(spec.title.uk, spec.legal_basis.act_uk, conditions)
-        ident = decision_id("eligibility", application.application_id)
         return {
-            "event_id": ident,
-            "schema_version": SCHEMA_VERSION,
-            "occurred_at": application.occurred_at,
-            "event_type": "EligibilityDecided",
-            "decision_id": ident,
-            "application_id": application.application_id,
-            "program_id": application.program_id,
-            "period": context.period,
+            **_head("EligibilityDecided", "eligibility", application, context.period),
             "eligible": eligible,
             "rules": context.vplan.rules,
             "conditions": conditions,
@@ -645,16 +637,8 @@ class Engine:
             explanation = _refusal_sentence(spec.title.uk, spec.legal_basis.act_uk, conditions)
         district = application.applicant.district if spec.budget.by_district else None
         budget_key = f"{program.id}:{context.period}" + (f":{district}" if district else "")
-        ident = decision_id("entitlement", application.application_id)
         return {
-            "event_id": ident,
-            "schema_version": SCHEMA_VERSION,
-            "occurred_at": application.occurred_at,
-            "event_type": "EntitlementCalculated",
-            "decision_id": ident,
-            "application_id": application.application_id,
-            "program_id": application.program_id,
-            "period": context.period,
+            **_head("EntitlementCalculated", "entitlement", application, context.period),
             "budget_key": budget_key,
             "budget_policy": spec.budget.policy,
             "eligible": eligible,
@@ -721,6 +705,21 @@ def _fields(value: Any) -> dict[str, Any]:
     if isinstance(value, BaseModel):
         return value.__dict__
     raise TypeError(f"cannot write {type(value).__name__} in a decision")
+
+
+def _head(event_type: str, stage: str, application: ApplicationSubmitted, period: str) -> dict[str, Any]:
+    """The fields every decision event starts with, in the models' field order."""
+    ident = decision_id(stage, application.application_id)
+    return {
+        "event_id": ident,
+        "schema_version": SCHEMA_VERSION,
+        "occurred_at": application.occurred_at,
+        "event_type": event_type,
+        "decision_id": ident,
+        "application_id": application.application_id,
+        "program_id": application.program_id,
+        "period": period,
+    }
 
 
 def _to_json(data: dict[str, Any]) -> bytes:
