@@ -6,6 +6,7 @@ periods - never personal data (names, identifiers, IBANs, application ids).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -25,6 +26,16 @@ EVENTS_DEAD_LETTERED = Counter(
 DECISIONS = Counter(
     "dopomoga_decisions_total", "Decisions taken, by program and outcome", ["service", "program", "outcome"]
 )
+
+
+@functools.cache
+def decision_counter(service: str, program: str, outcome: str):
+    """The ``DECISIONS`` child for these labels (cached: ``labels()`` costs more than ``inc()``).
+
+    Program ids reach it only after the catalog knew them, so the cache stays small."""
+    return DECISIONS.labels(service, program, outcome)
+
+
 DECISION_LATENCY = Histogram(
     "dopomoga_decision_latency_seconds",
     "Time from reading an event to handing its decision to the producer",

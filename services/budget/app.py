@@ -15,8 +15,6 @@ Run: ``python -m services.budget``.
 
 from __future__ import annotations
 
-import functools
-
 from pydantic import TypeAdapter
 
 from dopomoga.budget import ledger as ledger_module
@@ -25,7 +23,7 @@ from dopomoga.rules.programs import Catalog, ProgramError
 from schemas.events import AllocationSet, EntitlementCalculated, PayoutDecided, PeriodClosed
 from services.budget.adapters.gauges import update_budget_gauges
 from services.config import settings
-from services.observability import DECISIONS
+from services.observability import decision_counter
 from services.runtime import Output, Rejection, Source, StreamService, decode
 from services.topology import BUDGET_COMMANDS, ENTITLEMENTS, PAYOUT_DECISIONS
 
@@ -55,14 +53,9 @@ def _known_program(program_id: str) -> None:
         raise Rejection("unknown_program", str(exc)) from None
 
 
-@functools.cache
-def _decisions(program_id: str, status: str, final: bool):
-    return DECISIONS.labels(cfg.service, program_id, status + (":final" if final else ""))
-
-
 def _publish(decisions: list[PayoutDecided]):
     for decision in decisions:
-        _decisions(decision.program_id, decision.status, decision.final).inc()
+        decision_counter(cfg.service, decision.program_id, decision.status + (":final" if decision.final else "")).inc()
         _touched.add((decision.program_id, decision.period, decision.district))
         yield PAYOUT_DECISIONS, decision.application_id, decision.model_dump_json().encode()
 

@@ -14,7 +14,7 @@ from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import Catalog
 from schemas.events import EligibilityDecided
 from services.config import settings
-from services.observability import DECISIONS
+from services.observability import decision_counter
 from services.runtime import Source, StreamService, decode
 from services.topology import ELIGIBILITY_DECISIONS, ENTITLEMENTS, budget_partition_key
 
@@ -27,13 +27,8 @@ app = service.app
 def calculate(raw: bytes | None, source: Source):
     eligibility = decode(EligibilityDecided, raw, trusted=True)
     entitlement = engine.calculate_encoded(eligibility)  # the event's bytes, no model
-    _decisions(entitlement.program_id, entitlement.eligible).inc()
+    decision_counter(cfg.service, entitlement.program_id, "entitled" if entitlement.eligible else "refused").inc()
     yield ENTITLEMENTS, _partition_key(entitlement.program_id, entitlement.period), entitlement.json
-
-
-@functools.cache
-def _decisions(program_id: str, eligible: bool):
-    return DECISIONS.labels(cfg.service, program_id, "entitled" if eligible else "refused")
 
 
 @functools.cache

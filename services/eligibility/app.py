@@ -9,15 +9,13 @@ Run: ``python -m services.eligibility`` (or ``faust -A services.eligibility.app 
 
 from __future__ import annotations
 
-import functools
-
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.history import Grant
 from dopomoga.rules.programs import Catalog
 from schemas.events import ApplicationSubmitted, PayoutDecided
 from services.config import settings
 from services.eligibility.adapters.history import SqliteGrantHistory
-from services.observability import DECISIONS
+from services.observability import decision_counter
 from services.runtime import Source, StreamService, decode
 from services.topology import APPLICATIONS, ELIGIBILITY_DECISIONS, PAYOUT_DECISIONS
 
@@ -28,15 +26,10 @@ engine = Engine(Catalog.load(), history)
 app = service.app
 
 
-@functools.cache
-def _decisions(program_id: str, eligible: bool):
-    return DECISIONS.labels(cfg.service, program_id, "eligible" if eligible else "ineligible")
-
-
 def decide(raw: bytes | None, source: Source):
     application = decode(ApplicationSubmitted, raw)
     decision = engine.check_eligibility_encoded(application, record=True)  # the event's bytes, no model
-    _decisions(decision.program_id, decision.eligible).inc()
+    decision_counter(cfg.service, decision.program_id, "eligible" if decision.eligible else "ineligible").inc()
     yield ELIGIBILITY_DECISIONS, decision.application_id, decision.json
 
 
