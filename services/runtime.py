@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from dopomoga.rules.engine import decision_id
 from schemas.events import SCHEMA_VERSION, TRUSTED, Rejected
 from services.config import ServiceSettings
+from services.eager import DopomogaApp
 from services.observability import (
     CONSUMER_LAG,
     DECISION_LATENCY,
@@ -183,7 +184,7 @@ def make_app(cfg: ServiceSettings, **overrides: Any) -> faust.App:
     )
     options.update(overrides)
     (cfg.var_dir / "faust").mkdir(parents=True, exist_ok=True)
-    return faust.App(cfg.app_id, **options)
+    return DopomogaApp(cfg.app_id, **options)  # Faust's app, consumer delivering eagerly (services/eager.py)
 
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:
