@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple, overload
 
 import pydantic_core
 from alembic import command as alembic_command
@@ -75,6 +75,18 @@ OPEN_STATUSES = ("pending", "deferred")
 PAID_STATUSES = ("paid", "prorated")
 _RETRIES = 8
 _CHUNK = 500  # ids per IN (...) query
+
+
+class Published(NamedTuple):
+    """A decision and the JSON the ledger stored for it (what the budget service publishes)."""
+
+    decision: PayoutDecided
+    body: str
+
+
+def _shaped(results: list[list[Published]], encoded: bool) -> Any:
+    """Each input's decisions: as stored (``Published``) or just the models."""
+    return results if encoded else [[p.decision for p in decided] for decided in results]
 
 
 class LedgerError(ValueError):
@@ -307,13 +319,32 @@ class BudgetLedger:
         self.engine.dispose()
 
     # -- public API: mutations ---------------------------------------------------------------
-    def submit(self, entitlement: EntitlementCalculated) -> list[PayoutDecided]:
-        """Take a claim. Returns the decisions it caused (replays return the same ones)."""
-        return self._run([self._claim_input(entitlement)])[0]
+    @overload
+    def submit(self, entitlement: EntitlementCalculated, *, encoded: Literal[False] = False) -> list[PayoutDecided]: ...
+    @overload
+    def submit(self, entitlement: EntitlementCalculated, *, encoded: Literal[True]) -> list[Published]: ...
+    def submit(self, entitlement: EntitlementCalculated, *, encoded: bool = False) -> list[PayoutDecided] | list[Published]:
+        """Take a claim. Returns the decisions it caused (replays return the same ones).
 
+        ``encoded=True`` returns each decision with the JSON the ledger stored for it
+        (``Published``), which a publisher sends as it is instead of writing it again.
+        """
+        return _shaped(self._run([self._claim_input(entitlement)]), encoded)[0]
+
+    @overload
     def submit_many(
-        self, entitlements: Sequence[EntitlementCalculated], bodies: Sequence[bytes] | None = None
-    ) -> list[list[PayoutDecided]]:
+        self, entitlements: Sequence[EntitlementCalculated], bodies: Sequence[bytes] | None = None,
+        *, encoded: Literal[False] = False,
+    ) -> list[list[PayoutDecided]]: ...
+    @overload
+    def submit_many(
+        self, entitlements: Sequence[EntitlementCalculated], bodies: Sequence[bytes] | None = None,
+        *, encoded: Literal[True],
+    ) -> list[list[Published]]: ...
+    def submit_many(
+        self, entitlements: Sequence[EntitlementCalculated], bodies: Sequence[bytes] | None = None,
+        *, encoded: bool = False,
+    ) -> list[list[PayoutDecided]] | list[list[Published]]:
         """Take claims in order, in ONE transaction: what ``submit`` one by one would give.
 
         Each entitlement still takes its own ``seq`` and is stored as its own input, so the
@@ -324,15 +355,16 @@ class BudgetLedger:
 
         ``bodies`` (optional) are the entitlements' events as received, which the ledger then
         stores as they are instead of writing each model's JSON again (the budget service
-        passes the bytes it decoded).
+        passes the bytes it decoded). ``encoded`` as in ``submit``.
         """
         if not entitlements:
             return []
         if bodies is None:
-            return self._run([self._claim_input(e) for e in entitlements])
+            return _shaped(self._run([self._claim_input(e) for e in entitlements]), encoded)
         if len(bodies) != len(entitlements):
             raise ValueError("one body per entitlement")
-        return self._run([self._claim_input(e, b.decode()) for e, b in zip(entitlements, bodies, strict=True)])
+        inputs = [self._claim_input(e, b.decode()) for e, b in zip(entitlements, bodies, strict=True)]
+        return _shaped(self._run(inputs), encoded)
 
     def _claim_input(self, entitlement: EntitlementCalculated, body: str | None = None) -> _Input:
         return (
@@ -342,15 +374,21 @@ class BudgetLedger:
             lambda tx: self._submit(tx, entitlement, body),
         )
 
-    def apply(self, command: AllocationSet | PeriodClosed) -> list[PayoutDecided]:
-        """Apply an ``AllocationSet`` or ``PeriodClosed``. Replays return the same decisions."""
+    @overload
+    def apply(self, command: AllocationSet | PeriodClosed, *, encoded: Literal[False] = False) -> list[PayoutDecided]: ...
+    @overload
+    def apply(self, command: AllocationSet | PeriodClosed, *, encoded: Literal[True]) -> list[Published]: ...
+    def apply(self, command: AllocationSet | PeriodClosed, *, encoded: bool = False) -> list[PayoutDecided] | list[Published]:
+        """Apply an ``AllocationSet`` or ``PeriodClosed``. Replays return the same decisions.
+
+        ``encoded`` as in ``submit``."""
         if isinstance(command, AllocationSet):
             work: Callable[[_Tx], None] = lambda tx: self._allocate(tx, command)  # noqa: E731
         elif isinstance(command, PeriodClosed):
             work = lambda tx: self._close(tx, command)  # noqa: E731
         else:  # pragma: no cover - type guard
             raise LedgerError("unknown_command", f"not a budget command: {type(command).__name__}")
-        return self._run([(command.event_id, command.event_type, command.occurred_at, work)])[0]
+        return _shaped(self._run([(command.event_id, command.event_type, command.occurred_at, work)]), encoded)[0]
 
     # -- public API: queries -----------------------------------------------------------------
     def payout(self, application_id: str) -> PayoutDecided | None:
@@ -460,7 +498,7 @@ class BudgetLedger:
         return rows
 
     # -- transaction frame -------------------------------------------------------------------
-    def _run(self, inputs: Sequence[_Input]) -> list[list[PayoutDecided]]:
+    def _run(self, inputs: Sequence[_Input]) -> list[list[Published]]:
         """Process ``inputs`` in order in one transaction; each one's decisions, in order."""
         last: Exception | None = None
         for _ in range(_RETRIES):
@@ -475,7 +513,7 @@ class BudgetLedger:
             return [self._run([item])[0] for item in inputs]
         raise RuntimeError(f"budget ledger: could not commit input after {_RETRIES} attempts") from last
 
-    def _transaction(self, inputs: Sequence[_Input]) -> list[list[PayoutDecided]]:
+    def _transaction(self, inputs: Sequence[_Input]) -> list[list[Published]]:
         with self.engine.begin() as conn:
             stored = self._stored(conn, [item[0] for item in inputs])
             if all(item[0] in stored for item in inputs):
@@ -483,7 +521,7 @@ class BudgetLedger:
             tx = _Tx(conn, (conn.execute(_Q_MAX_SEQ).scalar() or 0) + 1)
             input_rows: list[dict[str, Any]] = []
             decision_rows: list[dict[str, Any]] = []
-            results: list[list[PayoutDecided]] = []
+            results: list[list[Published]] = []
             for input_id, kind, occurred_at, work in inputs:
                 bodies = stored.get(input_id)
                 if bodies is not None:
@@ -492,9 +530,11 @@ class BudgetLedger:
                 tx.start(occurred_at)
                 work(tx)
                 bodies = []
+                published = []
                 for position, decision in enumerate(tx.emitted):
                     body = decision.model_dump_json()
                     bodies.append(body)
+                    published.append(Published(decision, body))
                     decision_rows.append(
                         {
                             "event_id": decision.event_id,
@@ -518,7 +558,7 @@ class BudgetLedger:
                     }
                 )
                 stored[input_id] = bodies  # a second copy later in the batch is a replay
-                results.append(tx.emitted)
+                results.append(published)
                 tx.seq += 1
             self._flush_claims(tx)
             self._flush_totals(tx)
@@ -528,8 +568,8 @@ class BudgetLedger:
             return results
 
     @staticmethod
-    def _replay(bodies: list[str]) -> list[PayoutDecided]:
-        return [PayoutDecided.model_validate_json(body) for body in bodies]
+    def _replay(bodies: list[str]) -> list[Published]:
+        return [Published(PayoutDecided.model_validate_json(body), body) for body in bodies]
 
     @staticmethod
     def _stored(conn: Connection, input_ids: Sequence[str]) -> dict[str, list[str]]:

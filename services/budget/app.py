@@ -18,9 +18,10 @@ from __future__ import annotations
 from pydantic import TypeAdapter
 
 from dopomoga.budget import ledger as ledger_module
+from dopomoga.budget.ledger import Published
 from dopomoga.budget.location import ledger_url
 from dopomoga.rules.programs import Catalog, ProgramError
-from schemas.events import AllocationSet, EntitlementCalculated, PayoutDecided, PeriodClosed
+from schemas.events import AllocationSet, EntitlementCalculated, PeriodClosed
 from services.budget.adapters.gauges import update_budget_gauges
 from services.config import settings
 from services.observability import decision_counter
@@ -53,23 +54,23 @@ def _known_program(program_id: str) -> None:
         raise Rejection("unknown_program", str(exc)) from None
 
 
-def _publish(decisions: list[PayoutDecided]):
-    for decision in decisions:
+def _publish(decisions: list[Published]):
+    for decision, body in decisions:  # the JSON the ledger stored, sent as it is
         decision_counter(cfg.service, decision.program_id, decision.status + (":final" if decision.final else "")).inc()
         _touched.add((decision.program_id, decision.period, decision.district))
-        yield PAYOUT_DECISIONS, decision.application_id, decision.model_dump_json().encode()
+        yield PAYOUT_DECISIONS, decision.application_id, body.encode()
 
 
 def on_entitlement(raw: bytes | None, source: Source):
     entitlement = decode(EntitlementCalculated, raw, trusted=True)
     _known_program(entitlement.program_id)
-    yield from _publish(ledger.submit(entitlement))
+    yield from _publish(ledger.submit(entitlement, encoded=True))
 
 
 def on_command(raw: bytes | None, source: Source):
     command = decode(_Command, raw)  # type: ignore[arg-type]
     _known_program(command.program_id)
-    yield from _publish(ledger.apply(command))
+    yield from _publish(ledger.apply(command, encoded=True))
 
 
 def after_batch() -> None:
@@ -99,7 +100,7 @@ def decide_entitlements(messages: list[tuple[bytes | None, Source]]) -> list[lis
         try:
             # the events as received are what the ledger stores (no second JSON dump)
             decided = ledger.submit_many(
-                [entitlement for _, entitlement in batch], [messages[i][0] or b"" for i, _ in batch]
+                [entitlement for _, entitlement in batch], [messages[i][0] or b"" for i, _ in batch], encoded=True
             )
         except Exception:
             for i, _ in batch:

@@ -280,3 +280,17 @@ def test_a_file_database_survives_reopening(tmp_path, budget_catalog):
     again = BudgetLedger(url, budget_catalog)
     assert again.payout("persist-1") == d
     assert again.submit(entitlement(budget_catalog, VISUAL, "persist-1", 100, "2023-02")) == [d]
+
+
+def test_a_publisher_gets_each_decision_with_the_json_the_ledger_stored_also_on_replay(ledger, budget_catalog):
+    ledger.apply(allocation(BUS, 2021, uah("1200000")))
+    claims = [entitlement(budget_catalog, BUS, f"carrier-{n}", uah("1000"), "2021-03") for n in "AB"]
+    first = ledger.submit_many(claims, encoded=True)
+    again = ledger.submit_many(claims, encoded=True)  # at-least-once: the same input twice
+    for decided, replayed in zip(first, again, strict=True):
+        [(decision, body)] = decided
+        assert body == decision.model_dump_json()
+        assert replayed == decided  # same model, same bytes
+    [(_, stored)] = ledger.submit(claims[0], encoded=True)
+    assert stored == first[0][0].body
+    assert [d.model_dump_json() for d in ledger.submit(claims[1])] == [first[1][0].body]
