@@ -382,7 +382,15 @@ class StreamService:
         else:
             assert batch_handler is not None
             started = time.perf_counter()
-            decided = batch_handler([(m.value, Source(topic, m.partition, m.offset, m.timestamp)) for m in messages])
+            # The cyclic collector waits while a batch handler runs (synchronously, nothing else
+            # runs meanwhile): the batch's decoded events all live until it returns, so collecting
+            # mid-batch only scanned and promoted them (~7 % of the budget service's CPU). They are
+            # freed by reference counting when it returns; any cycles go in the next collection.
+            gc.disable()
+            try:
+                decided = batch_handler([(m.value, Source(topic, m.partition, m.offset, m.timestamp)) for m in messages])
+            finally:
+                gc.enable()
             for outputs in decided:
                 for out_topic, key, value in outputs:
                     await outbox.add(out_topic, key.encode(), value)
