@@ -529,11 +529,9 @@ class BudgetLedger:
                     continue
                 tx.start(occurred_at)
                 work(tx)
-                bodies = []
                 published = []
                 for position, decision in enumerate(tx.emitted):
                     body = decision.model_dump_json()
-                    bodies.append(body)
                     published.append(Published(decision, body))
                     decision_rows.append(
                         {
@@ -557,7 +555,7 @@ class BudgetLedger:
                         "outputs": len(tx.emitted),
                     }
                 )
-                stored[input_id] = bodies  # a second copy later in the batch is a replay
+                stored[input_id] = [p.body for p in published]  # a second copy later in the batch is a replay
                 results.append(published)
                 tx.seq += 1
             self._flush_claims(tx)
