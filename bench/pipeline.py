@@ -50,10 +50,9 @@ def raw_ceiling(bootstrap: str, payloads: list[bytes]) -> float:
     topic = f"bench-raw-{uuid.uuid4().hex[:6]}"
     create_topics(bootstrap, (TopicSpec(topic, "k", "bytes", 3_600_000, BY_NAME["applications"].partitions),))
     parts = [TopicPartition(topic, p) for p in range(BY_NAME["applications"].partitions)]
-    # check_crcs=False as in the watcher (kafka-python's CRC is pure Python without crc32c): the
-    # ceiling is the best kafka-python does, not handicapped by a check the watcher skips.
+    # kafka-python on both sides, CRCs computed and checked in C (the crc32c package, a dependency)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             fetch_max_wait_ms=50, max_partition_fetch_bytes=8 * 1024 * 1024, check_crcs=False)
+                             fetch_max_wait_ms=50, max_partition_fetch_bytes=8 * 1024 * 1024)
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
     prod = producer(bootstrap)

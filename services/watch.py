@@ -67,10 +67,7 @@ class Watcher:
             group_id=None,
             fetch_max_wait_ms=100,
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            # kafka-python checks record CRCs in pure Python (without the optional crc32c package):
-            # most of the watcher's CPU. It reads from a local broker over TCP; the services'
-            # consumers (aiokafka, C) still check every CRC.
-            check_crcs=False,
+            # record CRCs are checked (kafka-python's default), in C: the crc32c package
             client_id="dopomoga-watch",
         )
         partitions = [TopicPartition(t, p) for t in topics for p in range(BY_NAME[t].partitions)]
