@@ -539,3 +539,39 @@ def test_every_synthetic_kamianske_example_is_decided_and_about_a_fifth_are_refu
     assert all(d.submitted_on.year == 2021 for d in (d.application for d in decisions))
     refused = sum(not d.eligible for d in decisions)
     assert 0.15 <= refused / len(decisions) <= 0.25
+
+
+# --- issue 14: fixes -------------------------------------------------------------------------
+
+PROGRAMME_2018_2022 = "Програма соціального захисту населення міста на 2018-2022 роки"
+
+
+def test_every_payment_of_the_2018_2022_programme_ends_with_its_term_on_31_december_2022(catalog):
+    programs = [p for p in catalog.programs.values() if PROGRAMME_2018_2022 in p.spec.legal_basis.act_uk]
+    assert len(programs) >= 7
+    for program in programs:
+        assert program.versions[-1].effective_to is not None, program.id
+        assert program.versions[-1].effective_to.isoformat() == "2022-12-31", program.id
+
+
+def test_a_rehabilitated_person_applying_for_january_2023_after_the_programme_ended_is_not_paid(engine):
+    facts = {"resident_of_city": True, "rehabilitated_under_articles_1_2": True}
+    december = engine.decide(
+        application("kamianske.rehabilitated-monthly", facts, submitted_on="2022-12-05", period="2022-12")
+    )
+    assert december.eligible
+    with pytest.raises(ApplicationError) as failure:
+        engine.decide(
+            application("kamianske.rehabilitated-monthly", facts, submitted_on="2023-01-05", period="2023-01")
+        )
+    assert failure.value.reason_code == "no_rules_in_force"
+
+
+def test_the_centenarian_stipend_cites_its_own_row_002_l90_91_not_the_orphans_row(catalog):
+    spec = catalog.get("kamianske.centenarian-stipend").spec
+    assert "L90-91" in spec.legal_basis.seed and "L87" not in spec.legal_basis.seed
+
+
+def test_the_rodyna_heroya_money_is_cited_at_002_l1217_not_the_territorial_centres_line(catalog):
+    spec = catalog.get("kamianske.fallen-ato-family-monthly").spec
+    assert "L1217" in spec.budget.clause_uk and "L1213" not in spec.budget.clause_uk

@@ -678,3 +678,23 @@ def test_every_synthetic_zaporizhzhia_example_is_decided_and_about_a_fifth_are_r
     assert 0.15 <= len(refused) / len(decisions) <= 0.25
     assert all(len(refused_by(d)) == 1 for d in refused)  # each built to fail one named rule
     assert all(d.amount_kop > 0 for d in decisions if d.eligible)
+
+
+# --- issue 14: bus classes printed in Cyrillic (004:L950) ------------------------------------
+
+
+@pytest.mark.parametrize(("cyrillic", "latin"), [("А", "A"), ("І", "I"), ("ІІ", "II")])
+def test_a_bus_whose_class_is_printed_in_cyrillic_is_paid_like_the_same_class_in_latin(engine, cyrillic, latin):
+    assert cyrillic != latin  # «А», «І» are Cyrillic letters, as the Annex and the carriers' form print them
+    printed = engine.decide(carrier_claim([bus(vehicle_class=cyrillic, contract_class=cyrillic)], person=f"c-{latin}"))
+    mixed = engine.decide(
+        carrier_claim([bus(vehicle_class=cyrillic, contract_class=latin)], person=f"m-{latin}", period="2021-04")
+    )
+    assert printed.eligible and printed.amount_kop == kop(10_416) and excluded_items(printed) == []
+    assert mixed.eligible and mixed.amount_kop == kop(10_416)
+
+
+def test_a_cyrillic_class_i_bus_on_a_route_contracted_for_class_ii_is_still_excluded(engine):
+    rows = [bus(), bus(plate="AP0006AA", vehicle_class="І", contract_class="ІІ")]
+    decision = engine.decide(carrier_claim(rows, person="c-mismatch"))
+    assert decision.amount_kop == kop(10_416) and excluded_items(decision) == [2]

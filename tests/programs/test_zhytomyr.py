@@ -6,6 +6,7 @@ domain-facts.md §1, shares stated in the measures), never copied from the engin
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -207,7 +208,6 @@ def test_a_child_of_a_fallen_serviceman_gets_half_the_subsistence_minimum_of_the
         )
     )
     assert decision.eligible and decision.amount_kop == expected_kop
-    assert decision.budget_policy == "pro_rata_at_close"
 
 
 def test_the_stated_2023_and_2024_amounts_are_1_416_50_1_136_00_1_598_00_and_1_281_50():
@@ -572,3 +572,39 @@ def test_every_synthetic_zhytomyr_example_is_decided_and_about_a_fifth_are_refus
     assert all(d.submitted_on.year == 2023 for d in (d.application for d in decisions))
     refused = sum(not d.eligible for d in decisions)
     assert 0.15 <= refused / len(decisions) <= 0.25
+
+
+# --- issue 14: fixes -------------------------------------------------------------------------
+
+# The Programme's title as printed in its report (000:L7); the residence condition rests on it.
+PROGRAMME_TITLE_000_L7 = (
+    "Комплексної Програми соціального захисту населення Житомирської міської територіальної громади на 2021-2025 роки"
+)
+# Other words residence conditions quote, as printed: 000:L22 (measure 1.1.2) and 003:L146 (measure 1.1).
+SEED_000_003_WORDS = ("громадян Житомирської міської територіальної громади", "громадян")
+
+
+def test_a_child_of_a_fallen_serviceman_is_paid_in_full_within_the_funds_never_cut_pro_rata(engine, catalog):
+    budget = catalog.get("zhytomyr.children-of-fallen").spec.budget
+    assert budget.policy == "first_come" and budget.when_short == "defer"
+    decision = engine.decide(
+        application(
+            "zhytomyr.children-of-fallen", child_of_fallen("2013-02-01"), submitted_on="2023-05-10", period="2023-05"
+        )
+    )
+    assert decision.budget_policy == "first_come" and decision.amount_kop == half(PM_6_18_2023)
+
+
+def test_every_zhytomyr_residence_condition_cites_words_that_are_in_the_programme_not_a_missing_section(catalog):
+    checked = 0
+    for program in (p for p in catalog.programs.values() if p.spec.city == "zhytomyr"):
+        for version in program.versions:
+            for condition in version.conditions:
+                if condition.id != "resident":
+                    continue
+                checked += 1
+                assert "Мета Програми" not in condition.clause_uk, program.id
+                quotes = re.findall(r"«([^»]+)»", condition.clause_uk)
+                assert quotes, (program.id, condition.clause_uk)
+                assert all(q in PROGRAMME_TITLE_000_L7 or q in SEED_000_003_WORDS for q in quotes), (program.id, quotes)
+    assert checked >= 9
