@@ -32,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dopomoga.rules.engine import ApplicationError, Engine  # noqa: E402
+from dopomoga.errors import ApplicationError  # noqa: E402
+from dopomoga.rules.engine import Engine  # noqa: E402
 from dopomoga.rules.programs import Catalog  # noqa: E402
 from schemas.events import ApplicationSubmitted  # noqa: E402
 

@@ -23,23 +23,9 @@ from collections.abc import Mapping, Sequence
 from itertools import accumulate
 
 from dopomoga.money import largest_remainder
+from dopomoga.periods import split_period
 
 MONTHS = tuple(f"{m:02d}" for m in range(1, 13))
-
-
-def period_of(year: int, month: int) -> str:
-    return f"{year:04d}-{month:02d}"
-
-
-def split_period(period: str) -> tuple[int, int]:
-    year, month = period.split("-")
-    return int(year), int(month)
-
-
-def next_period(period: str) -> str | None:
-    """The next month of the same budget year, or ``None`` after December."""
-    year, month = split_period(period)
-    return None if month == 12 else period_of(year, month + 1)
 
 
 def monthly_plan(

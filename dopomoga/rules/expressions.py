@@ -24,7 +24,6 @@ Functions available to every program (each a named, exact integer operation):
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,18 +32,11 @@ from typing import Any
 import cel
 
 from dopomoga.money import floor_div, round_half_up
+from dopomoga.periods import int_to_date
 
 
 class ExpressionError(ValueError):
     """A malformed or ill-typed expression in a program file (names file, rule, position)."""
-
-
-def date_to_int(value: dt.date) -> int:
-    return value.year * 10000 + value.month * 100 + value.day
-
-
-def int_to_date(value: int) -> dt.date:
-    return dt.date(value // 10000, value // 100 % 100, value % 100)
 
 
 def _age_on(birth: int, on: int) -> int:
@@ -91,6 +83,15 @@ class Expression:
         return self.program.execute(binding)
 
 
+def _position(source: str, name: str) -> str:
+    """``line:column`` (1-based) of the first use of ``name`` as an identifier in ``source``."""
+    match = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", source)
+    if match is None:  # pragma: no cover - CEL reported a name the text does not contain
+        return "?"
+    before = source[: match.start()]
+    return f"{before.count(chr(10)) + 1}:{match.start() - (before.rfind(chr(10)) + 1) + 1}"
+
+
 def compile_expression(source: Any, where: str, known: Iterable[str]) -> Expression:
     """Compile CEL; fail with the file, the rule and the position on any problem.
 
@@ -111,7 +112,8 @@ def compile_expression(source: Any, where: str, known: Iterable[str]) -> Express
     known_set = set(known)
     unknown = sorted(names - known_set - set(FUNCTIONS) - _loop_variables(source))
     if unknown:
-        raise ExpressionError(f"{where}: unknown name(s) {', '.join(unknown)} in {source!r}")
+        places = ", ".join(f"{name} at {_position(source, name)}" for name in unknown)
+        raise ExpressionError(f"{where}: unknown name(s) {places} in {source!r}")
     return Expression(
         source=source,
         where=where,

@@ -235,6 +235,7 @@ class Program:
     local_parameters: dict[str, Parameter]
     priority: Expression | None = None
     fact_names: frozenset[str] = field(default_factory=frozenset)
+    priority_parameters: tuple[str, ...] = ()  # parameters budget.priority reads (the scope adds them)
 
     @property
     def id(self) -> str:
@@ -435,6 +436,17 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
             raise ProgramError(str(exc)) from None
         _check_sample(priority, scope, int, "budget.priority")
         used_globals |= set(priority.variables) & set(global_parameters.names())
+        # The ledger evaluates the priority on the claim's scope (dopomoga.rules.scope), with the
+        # history counts the decision carries: those a condition or the amount of every version reads.
+        counts = set(priority.variables) & set(spec.history)
+        for compiled in versions:
+            read = set(compiled.formula.variables).union(*(c.expression.variables for c in compiled.conditions))
+            if counts - read:
+                raise ProgramError(
+                    f"{path}: rule 'budget.priority' reads history count(s) {', '.join(sorted(counts - read))}, "
+                    f"which version {compiled.effective_from} reads in no condition or amount; the ledger sees "
+                    "only the counts a decision shows"
+                )
 
     digest = hashlib.sha256(raw_bytes)
     for name in sorted(used_globals):
@@ -453,6 +465,7 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
         local_parameters=local,
         priority=priority,
         fact_names=frozenset(spec.inputs),
+        priority_parameters=tuple(sorted(set(priority.variables) & parameter_names)) if priority else (),
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dopomoga.budget.ledger import BudgetLedger
-from dopomoga.rules.engine import decision_id
+from dopomoga.ids import decision_id
 from dopomoga.rules.programs import PROGRAMS_DIR, Catalog
 from schemas.events import (
     AllocationSet,

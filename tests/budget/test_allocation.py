@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dopomoga.budget.allocation import available_in, cumulative, monthly_plan, next_period
+from dopomoga.budget.allocation import available_in, cumulative, monthly_plan
 from dopomoga.budget.rationing import Claim, first_come
+from dopomoga.periods import next_period
 
 
 def uah(text: str) -> int:

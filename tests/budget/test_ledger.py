@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from dopomoga.budget.ledger import BudgetLedger
-from dopomoga.rules.engine import Engine, decision_id
+from dopomoga.ids import decision_id
+from dopomoga.rules.engine import Engine
 from tests.budget.conftest import allocation, close, entitlement, uah
 from tests.factories import application
 

@@ -10,7 +10,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, select, text
 
 from dopomoga.budget import schema
-from dopomoga.budget.ledger import MIGRATIONS, BudgetLedger
+from dopomoga.budget.ledger import BudgetLedger
+from dopomoga.budget.store import MIGRATIONS
 from schemas.events import AllocationSet, PeriodClosed
 from tests.budget.conftest import allocation, close, entitlement, uah
 

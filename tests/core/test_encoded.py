@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dopomoga.rules.engine import ApplicationError, Engine
+from dopomoga.errors import ApplicationError
+from dopomoga.rules.engine import Engine
 from schemas.events import ApplicationSubmitted
 from tests.core.test_engine_properties import CATALOG, applications
 

@@ -5,7 +5,8 @@ import textwrap
 
 import pytest
 
-from dopomoga.rules.engine import ApplicationError, Engine
+from dopomoga.errors import ApplicationError
+from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import PROGRAMS_DIR, Catalog
 from tests.factories import application
 
@@ -118,7 +119,7 @@ def test_a_rule_version_with_an_end_date_does_not_decide_after_it(tmp_path):
 def test_decision_ids_are_the_rfc_4122_uuid5_of_the_stage_and_application():
     import uuid
 
-    from dopomoga.rules.engine import NAMESPACE, decision_id
+    from dopomoga.ids import NAMESPACE, decision_id
 
     for stage, application_id in [("eligibility", "a-1"), ("entitlement", "zp-2026-000123"), ("rejected:budget", "x" * 96)]:
         assert decision_id(stage, application_id) == str(uuid.uuid5(NAMESPACE, f"{stage}:{application_id}"))

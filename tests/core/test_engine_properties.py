@@ -8,7 +8,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dopomoga.rules.engine import ApplicationError, Engine
+from dopomoga.errors import ApplicationError
+from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import Catalog
 from tests.factories import application
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dopomoga.rules.engine import ApplicationError, Engine
+from dopomoga.errors import ApplicationError
+from dopomoga.rules.engine import Engine
 from schemas.events import ApplicationSubmitted
 from tests.factories import application
 

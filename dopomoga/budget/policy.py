@@ -1,0 +1,369 @@
+"""Budget policy: what a claim, an allocation and a month's close do to a budget.
+
+This is the part of the ledger a department reviews. It works on one ledger transaction
+(``dopomoga.budget.tx.Tx``) and emits ``PayoutDecided`` decisions; storage, idempotency and
+retries are ``dopomoga.budget.store``'s, the sentences are ``dopomoga.explain_uk``'s.
+
+- **A claim** (``EntitlementCalculated``): an ineligible one is refused with the rules' own
+  reason; a zero amount is paid as zero. A claim for a closed month goes to the next open month
+  of the year (or is refused where the program does not take late claims). Then by the program's
+  ``budget.policy``:
+  - ``pro_rata_at_close`` / ``priority_then_pro_rata``: reserved (``pending``) until the month
+    closes, then settled proportionally («пропорційно наданим розрахункам ... в межах помісячних
+    асигнувань»), by priority class first where the program says so;
+  - ``first_come`` / ``district_split``: paid in full at once when the year-to-date money covers it
+    and no earlier claim waits; otherwise deferred (strict FIFO) or refused (``when_short``).
+- **An allocation** (``AllocationSet``) replaces the year's plan (its amendment is kept in the
+  history) and retries the deferred claims in arrival order.
+- **A close** (``PeriodClosed``) settles the month's reserved claims against what the month may
+  spend (unspent money carries forward within the year where the program says so) and moves
+  deferred claims to the next open month, or refuses them after December.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+
+import pydantic_core
+
+from dopomoga import explain_uk as uk
+from dopomoga.budget.allocation import available_in, monthly_plan
+from dopomoga.budget.rationing import Claim, priority_then_pro_rata, pro_rata
+from dopomoga.budget.tx import ClaimRow, Tx, district_of
+from dopomoga.errors import ApplicationError, LedgerError
+from dopomoga.ids import decision_id
+from dopomoga.money import fraction_str
+from dopomoga.periods import split_period
+from dopomoga.rules.history import InMemoryHistory
+from dopomoga.rules.programs import BudgetSpec, Catalog, ProgramError
+from dopomoga.rules.scope import ScopeBuilder
+from schemas.events import AllocationSet, EntitlementCalculated, PayoutDecided, PeriodClosed
+
+PRO_RATA_POLICIES = ("pro_rata_at_close", "priority_then_pro_rata")
+QUEUE_POLICIES = ("first_come", "district_split")
+
+
+class BudgetPolicy:
+    """The budget rules of every program in a catalog, applied to ledger transactions."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self._specs: dict[str, BudgetSpec] = {}  # program_id -> budget block (the catalog is fixed)
+        # The rules' own scope builder, for budget.priority; history counts come from the claim.
+        self._scopes = ScopeBuilder(catalog, InMemoryHistory())
+
+    # -- program settings ----------------------------------------------------------------------
+    def budget_spec(self, program_id: str) -> BudgetSpec:
+        spec = self._specs.get(program_id)
+        if spec is None:
+            try:
+                spec = self._specs[program_id] = self.catalog.get(program_id).spec.budget
+            except ProgramError as exc:
+                raise LedgerError("unknown_program", str(exc)) from None
+        return spec
+
+    def carry_over(self, program_id: str) -> bool:
+        """The program's carry-over setting; reports on a program no longer in the catalog assume the default."""
+        try:
+            return self.budget_spec(program_id).carry_over
+        except LedgerError:
+            return True
+
+    def clause(self, program_id: str) -> str:
+        try:
+            return self.budget_spec(program_id).clause_uk
+        except LedgerError:
+            return uk.NO_BUDGET_CLAUSE_UK
+
+    def priority(self, entitlement: EntitlementCalculated) -> int:
+        """Priority class of a claim: the program's ``budget.priority`` CEL, lower first.
+
+        Evaluated on the same scope as the program's conditions and amount
+        (``dopomoga.rules.scope``), under the rule version the claim was decided with, with the
+        history counts the decision shows (a program's priority may read only those; the loader
+        checks). A priority that cannot be evaluated is an error, never a silent last place.
+        """
+        try:
+            program = self.catalog.get(entitlement.program_id)
+        except ProgramError:
+            return 0
+        if program.priority is None:
+            return 0
+        counts: dict[str, int] = {}
+        for shown in (*(c.inputs for c in entitlement.conditions), *(s.inputs for s in entitlement.trace)):
+            for name, value in shown.items():
+                if name in program.spec.history and type(value) is int:
+                    counts[name] = value
+        try:
+            context = self._scopes.context(entitlement.application, entitlement.rules.effective_from, counts)
+            value = program.priority.run(context.scope)
+        except (ApplicationError, TypeError, RuntimeError, ValueError, KeyError) as exc:
+            raise LedgerError("priority_failed", f"program {program.id}: budget.priority: {exc}") from None
+        if type(value) is not int:
+            raise LedgerError("priority_failed", f"program {program.id}: budget.priority gave {value!r}, not an int")
+        return value
+
+    # -- decisions -------------------------------------------------------------------------------
+    def emit(self, tx: Tx, claim: ClaimRow, *, status: str, final: bool, payout: int,
+             coefficient: Fraction | None, reason: str, explanation: str) -> None:
+        tx.account(claim, -1)
+        claim.revision += 1
+        claim.status = status
+        claim.final = final
+        claim.payout_kop = payout
+        claim.coefficient = fraction_str(coefficient) if coefficient is not None else claim.coefficient
+        claim.reason_code = reason
+        claim.dirty = True
+        tx.account(claim, 1)
+        payee, payment, rules = tx.context_of(claim)
+        ident = decision_id("payout", claim.application_id)
+        event_id = decision_id("payout", f"{claim.application_id}#{claim.revision}")
+        decision = PayoutDecided(
+            event_id=event_id,
+            occurred_at=tx.occurred_at,
+            decision_id=ident,
+            application_id=claim.application_id,
+            program_id=claim.program_id,
+            period=claim.budget_period,
+            district=claim.district or None,
+            status=status,  # type: ignore[arg-type]
+            final=final,
+            claimed_kop=claim.claimed_kop,
+            payout_kop=payout,
+            coefficient=claim.coefficient,
+            policy=claim.policy,
+            reason_code=reason,
+            explanation_uk=explanation,
+            entitlement_decision_id=claim.entitlement_decision_id,
+            rules=rules,
+            payee=payee,
+            payment=payment,
+        )
+        tx.revisions[event_id] = claim.revision
+        tx.emitted.append(decision)
+
+    def refuse(self, tx: Tx, claim: ClaimRow, reason: str, available: int | None = None,
+               explanation: str | None = None) -> None:
+        """A final refusal; ``explanation`` replaces the budget sentence (e.g. the rules' own refusal)."""
+        if explanation is None:
+            explanation = uk.budget_refusal(
+                reason, claimed_kop=claim.claimed_kop, year=claim.year, period=claim.budget_period,
+                available_kop=available or 0, clause=self.clause(claim.program_id),
+            )
+        self.emit(tx, claim, status="refused", final=True, payout=0, coefficient=Fraction(0),
+                  reason=reason, explanation=explanation)
+
+    def defer(self, tx: Tx, claim: ClaimRow, reason: str, available: int) -> None:
+        self.emit(
+            tx, claim, status="deferred", final=False, payout=0, coefficient=Fraction(0), reason=reason,
+            explanation=uk.budget_deferral(
+                reason, claimed_kop=claim.claimed_kop, year=claim.year, period=claim.budget_period,
+                available_kop=available, clause=self.clause(claim.program_id),
+            ),
+        )
+
+    def pay(self, tx: Tx, claim: ClaimRow) -> None:
+        self.emit(
+            tx, claim, status="paid", final=True, payout=claim.claimed_kop, coefficient=Fraction(1),
+            reason="within_allocation",
+            explanation=uk.budget_paid(amount_kop=claim.claimed_kop, period=claim.budget_period,
+                                       clause=self.clause(claim.program_id)),
+        )
+
+    # -- a claim ---------------------------------------------------------------------------------
+    def submit(self, tx: Tx, ent: EntitlementCalculated, body: str | None = None) -> None:
+        policy = ent.budget_policy
+        if ent.eligible and policy not in PRO_RATA_POLICIES + QUEUE_POLICIES:
+            raise LedgerError("unknown_policy", f"unknown budget policy {policy!r}")
+        spec = self.budget_spec(ent.program_id) if ent.eligible else None
+        year = split_period(ent.period)[0]
+        application = ent.application
+        claim = ClaimRow(
+            application_id=ent.application_id,
+            entitlement_decision_id=ent.decision_id,
+            program_id=ent.program_id,
+            district=district_of(ent.budget_key),
+            year=year,
+            origin_period=ent.period,
+            budget_period=ent.period,
+            policy=policy,
+            priority_class=self.priority(ent) if ent.eligible and policy == "priority_then_pro_rata" else 0,
+            arrival_seq=tx.seq,
+            eligible=ent.eligible,
+            claimed_kop=ent.amount_kop,
+            payout_kop=0,
+            status="new",
+            final=False,
+            reason_code="",
+            coefficient="0",
+            revision=0,
+            # the payee, payment and rules each written by their model's serializer (field order)
+            context=pydantic_core.to_json(
+                {"payee": application.applicant, "payment": application.payment, "rules": ent.rules}
+            ).decode(),
+            entitlement=body if body is not None else ent.model_dump_json(),
+            new=True,
+        )
+        tx.add_claim(claim, (application.applicant, application.payment, ent.rules))
+        if not ent.eligible:
+            self.refuse(tx, claim, "ineligible", explanation=ent.explanation_uk)
+            return
+        assert spec is not None
+        if ent.amount_kop == 0:
+            self.emit(tx, claim, status="paid", final=True, payout=0, coefficient=Fraction(1),
+                      reason="zero_amount", explanation=uk.budget_zero(period=ent.period, clause=spec.clause_uk))
+            return
+        # Late claims: their month is closed.
+        if tx.is_closed(claim.program_id, claim.district, claim.budget_period):
+            if spec.late_claims == "refuse":
+                self.refuse(tx, claim, "period_closed")
+                return
+            target = tx.next_open(claim.program_id, claim.district, claim.budget_period)
+            if target is None:
+                self.refuse(tx, claim, "budget_year_ended")
+                return
+            claim.budget_period = target
+        if policy in PRO_RATA_POLICIES:
+            self.emit(
+                tx, claim, status="pending", final=False, payout=0, coefficient=Fraction(0),
+                reason="reserved_until_close",
+                explanation=uk.budget_reserved(claimed_kop=claim.claimed_kop, period=claim.budget_period,
+                                               clause=spec.clause_uk),
+            )
+            return
+        # first_come / district_split: strict FIFO; a claim never overtakes deferred ones.
+        totals = tx.year(claim.program_id, claim.district, claim.year)
+        plan = tx.plan(claim.program_id, claim.district, claim.year)
+        self.settle_queued(tx, claim, spec, plan, totals.spent(), blocked=totals.waiting())
+
+    def settle_queued(self, tx: Tx, claim: ClaimRow, spec: BudgetSpec, plan: tuple[int, ...] | None,
+                      spent: list[int], *, blocked: bool, announce: bool = True) -> bool:
+        """Pay ``claim`` in full if it fits (and nothing is ahead of it); else defer or refuse.
+
+        Returns True when the claim now blocks the queue (deferred). ``announce`` = emit a
+        decision even if a deferred claim stays deferred with the same reason and month.
+        """
+        month = split_period(claim.budget_period)[1]
+        no_money = plan is None or sum(plan) == 0
+        available = 0 if plan is None else available_in(month, plan, spent, spec.carry_over)
+        if not blocked and not no_money and claim.claimed_kop <= available:
+            spent[month - 1] += claim.claimed_kop
+            self.pay(tx, claim)
+            return False
+        reason = "no_appropriation" if no_money else "budget_exhausted"
+        if spec.when_short == "refuse":
+            self.refuse(tx, claim, reason, available)
+            return False
+        if announce or claim.status != "deferred" or claim.reason_code != reason:
+            self.defer(tx, claim, reason, available)
+        return True
+
+    def release(self, tx: Tx, program_id: str, district: str, year: int, moved: Iterable[str] = ()) -> None:
+        """Retry deferred claims FIFO (after money was raised or a month moved on)."""
+        try:
+            spec = self.budget_spec(program_id)
+        except LedgerError:
+            return
+        moved_ids = set(moved)
+        queue = tx.deferred_claims(program_id, district, year)
+        if not queue:
+            return
+        plan = tx.plan(program_id, district, year)
+        spent = tx.spent(program_id, district, year)
+        blocked = False
+        for claim in queue:
+            blocked = (
+                self.settle_queued(
+                    tx, claim, spec, plan, spent, blocked=blocked, announce=claim.application_id in moved_ids
+                )
+                or blocked
+            )
+
+    # -- an allocation ---------------------------------------------------------------------------
+    def allocate(self, tx: Tx, command: AllocationSet) -> None:
+        plan = monthly_plan(command.year, command.annual_kop, command.plan.kind, command.plan.months)
+        tx.write_allocation(command, plan)
+        self.release(tx, command.program_id, command.district or "", command.year)
+
+    # -- a month's close -------------------------------------------------------------------------
+    def close(self, tx: Tx, command: PeriodClosed) -> None:
+        year = split_period(command.period)[0]
+        try:
+            spec: BudgetSpec | None = self.budget_spec(command.program_id)
+        except LedgerError:
+            spec = None
+        if command.district is not None:
+            districts = [command.district]
+        elif spec is not None and spec.by_district:
+            districts = tx.districts(command.program_id, year)
+        else:
+            districts = [""]
+        for district in districts:
+            self._close_one(tx, command, district, year)
+
+    def _close_one(self, tx: Tx, command: PeriodClosed, district: str, year: int) -> None:
+        program_id, period = command.program_id, command.period
+        if tx.is_closed(program_id, district, period):
+            return  # closed before (by another event): nothing to do
+        month = split_period(period)[1]
+        in_period = tx.open_claims(program_id, district, period)
+        plan = tx.plan(program_id, district, year)
+        spent = tx.spent(program_id, district, year)
+        pool = available_in(month, plan, spent, self.budget_spec(program_id).carry_over) if plan else 0
+        pending = sorted((c for c in in_period if c.status == "pending"), key=lambda c: c.application_id)
+        deferred = sorted((c for c in in_period if c.status == "deferred"), key=lambda c: c.arrival_seq)
+        claimed = sum(c.claimed_kop for c in pending)
+        paid = 0
+        coefficient = ""
+        if pending:
+            paid, coefficient = self._settle_pro_rata(tx, pending, pool, plan)
+        tx.record_close(program_id, district, period, command.event_id,
+                        pool=pool, claimed=claimed, paid=paid, coefficient=coefficient)
+        if deferred:
+            target = tx.next_open(program_id, district, period)
+            for claim in deferred:
+                if target is None:
+                    self.refuse(tx, claim, "budget_year_ended")
+                else:
+                    tx.account(claim, -1)
+                    claim.budget_period = target
+                    claim.dirty = True
+                    tx.account(claim, 1)
+            if target is not None:
+                self.release(tx, program_id, district, year, moved=[c.application_id for c in deferred])
+
+    def _settle_pro_rata(self, tx: Tx, pending: Sequence[ClaimRow], pool: int,
+                         plan: tuple[int, ...] | None) -> tuple[int, str]:
+        clause = self.clause(pending[0].program_id)
+        claims = [Claim(c.application_id, c.claimed_kop, c.priority_class) for c in pending]
+        if any(c.policy == "priority_then_pro_rata" for c in pending):
+            result = priority_then_pro_rata(pool, claims)
+            shares = [result.class_coefficients.get(c.priority, Fraction(0)) for c in claims]
+        else:
+            result = pro_rata(pool, claims)
+            shares = [result.coefficient] * len(claims)
+        no_money = plan is None or sum(plan) == 0
+        for claim, award, share in zip(pending, result.awards, shares, strict=True):
+            by_priority = claim.policy == "priority_then_pro_rata"
+            if award == claim.claimed_kop:
+                self.emit(
+                    tx, claim, status="paid", final=True, payout=award, coefficient=Fraction(1),
+                    reason="within_allocation",
+                    explanation=uk.budget_paid_in_full_at_close(
+                        award_kop=award, period=claim.budget_period, claimed_total_kop=result.claimed,
+                        pool_kop=pool, by_priority=by_priority, clause=clause,
+                    ),
+                )
+            elif award == 0:
+                self.refuse(tx, claim, "no_appropriation" if no_money else "budget_exhausted", pool)
+            else:
+                self.emit(
+                    tx, claim, status="prorated", final=True, payout=award, coefficient=share, reason="prorated",
+                    explanation=uk.budget_prorated(
+                        period=claim.budget_period, claims=len(claims), claimed_total_kop=result.claimed,
+                        pool_kop=pool, share=share, award_kop=award, claimed_kop=claim.claimed_kop,
+                        priority_class=claim.priority_class if by_priority else None, clause=clause,
+                    ),
+                )
+        return result.paid, fraction_str(result.coefficient)

@@ -1,0 +1,139 @@
+"""Every Ukrainian sentence Dopomoga writes, in one module.
+
+Decisions explain themselves to a citizen in plain Ukrainian that cites the law and shows
+the calculation; the words and sentence shapes live here so they can be read, reviewed and
+corrected in one place. Values (titles, acts, clauses, refusal reasons) come from the program
+files; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
+from typing import Any
+
+from dopomoga.money import format_uah, fraction_str, round_half_up
+
+FREQUENCY_UK = {"one_off": "одноразово", "monthly": "щомісячно", "yearly": "щорічно", "per_claim": "за розрахунком"}
+MONTHS_UK = (
+    "січень лютий березень квітень травень червень липень серпень вересень жовтень листопад грудень"
+).split()
+
+
+@functools.lru_cache(maxsize=4096)
+def period_uk(period: str) -> str:
+    """``2023-04`` -> «квітень 2023 р.»"""
+    year, month = period.split("-")
+    return f"{MONTHS_UK[int(month) - 1]} {year} р."
+
+
+# -- eligibility and amount (rules engine) ------------------------------------------------------
+
+def eligible_sentence(title_uk: str, act_uk: str, clause_uk: str) -> str:
+    return f"Право на «{title_uk}» підтверджено: виконано всі умови ({act_uk}, {clause_uk})."
+
+
+def granted_tail(title_uk: str, act_uk: str, amount_clause_uk: str, explanation_uk: str | None) -> str:
+    """The constant end of a granted-amount sentence of one rule version (built once per version)."""
+    tail = f") — «{title_uk}». Підстава: {act_uk}, {amount_clause_uk}."
+    if explanation_uk:
+        tail += " " + explanation_uk
+    return tail
+
+
+def granted_sentence(amount_kop: int, frequency: str, period: str, tail: str) -> str:
+    return (
+        f"Призначено {format_uah(amount_kop)} ({FREQUENCY_UK[frequency]}"
+        + (f", за {period_uk(period)}" if frequency == "monthly" or frequency == "per_claim" else "")
+        + tail
+    )
+
+
+def refusal_sentence(title_uk: str, act_uk: str, conditions: Iterable[Mapping[str, Any] | Any]) -> str:
+    """«Відмовлено у призначенні …»: every failed condition's reason with its clause."""
+    reasons = "; ".join(
+        f"{c['refusal_uk']} ({c['clause']})" if isinstance(c, dict) else f"{c.refusal_uk} ({c.clause})"
+        for c in conditions
+        if not (c["passed"] if isinstance(c, dict) else c.passed)
+    )
+    return f"Відмовлено у призначенні «{title_uk}»: {reasons}. Підстава: {act_uk}."
+
+
+# -- budget (ledger) ---------------------------------------------------------------------------
+
+def percent_uk(value: Fraction) -> str:
+    """'66,67 %' from an exact fraction (integers only, half up)."""
+    hundredths = round_half_up(value.numerator * 10000, value.denominator)
+    return f"{hundredths // 100},{hundredths % 100:02d} %"
+
+
+def budget_refusal(reason: str, *, claimed_kop: int, year: int, period: str, available_kop: int, clause: str) -> str:
+    when = period_uk(period)
+    claimed = format_uah(claimed_kop)
+    if reason == "no_appropriation":
+        return (f"Відмовлено у виплаті {claimed}: на {year} рік бюджетні призначення на цю програму відсутні "
+                f"(річний обсяг 0). Підстава: {clause}.")
+    if reason == "budget_exhausted":
+        return (f"Відмовлено у виплаті {claimed} за {when}: кошти в межах асигнувань вичерпано (доступно "
+                f"{format_uah(available_kop)} з урахуванням невикористаних асигнувань з початку року). "
+                f"Підстава: {clause}.")
+    if reason == "budget_year_ended":
+        return (f"Відмовлено у виплаті {claimed}: бюджетний рік {year} закрито, а коштів для цієї заявки не "
+                f"вистачило; невикористані асигнування на наступний рік не переходять. Підстава: {clause}.")
+    if reason == "period_closed":
+        return (f"Відмовлено у виплаті {claimed}: розрахунковий період {when} уже закрито, а програма не приймає "
+                f"запізнілих заявок. Підстава: {clause}.")
+    raise KeyError(reason)
+
+
+def budget_deferral(reason: str, *, claimed_kop: int, year: int, period: str, available_kop: int, clause: str) -> str:
+    if reason == "no_appropriation":
+        why = f"на {year} рік бюджетні призначення на цю програму ще не встановлено (або вони нульові)"
+    else:
+        why = (
+            f"доступно {format_uah(available_kop)} з урахуванням невикористаних асигнувань з початку року, "
+            f"а потрібно {format_uah(claimed_kop)}"
+        )
+    return (f"Виплату {format_uah(claimed_kop)} за {period_uk(period)} відкладено: {why}. Заявка стоїть у "
+            f"черзі за часом надходження й буде оплачена повністю, щойно дозволять асигнування "
+            f"(у межах {year} року). Підстава: {clause}.")
+
+
+def budget_paid(*, amount_kop: int, period: str, clause: str) -> str:
+    return (f"Виплату {format_uah(amount_kop)} за {period_uk(period)} проведено в повному обсязі в межах "
+            f"асигнувань. Підстава: {clause}.")
+
+
+def budget_zero(*, period: str, clause: str) -> str:
+    return (f"Розмір виплати за {period_uk(period)} становить {format_uah(0)}; асигнування не використовуються. "
+            f"Підстава: {clause}.")
+
+
+def budget_reserved(*, claimed_kop: int, period: str, clause: str) -> str:
+    return (f"Заявку на {format_uah(claimed_kop)} за {period_uk(period)} зарезервовано. Остаточну суму буде "
+            f"визначено після закриття періоду: якщо заявки перевищать асигнування, фінансування проводиться "
+            f"пропорційно до заявлених сум усіх заявників у межах помісячних асигнувань. Підстава: {clause}.")
+
+
+def budget_paid_in_full_at_close(*, award_kop: int, period: str, claimed_total_kop: int, pool_kop: int,
+                                 by_priority: bool, clause: str) -> str:
+    return (f"Виплату {format_uah(award_kop)} за {period_uk(period)} проведено в повному обсязі: заявки "
+            f"({format_uah(claimed_total_kop)}) не перевищили доступних асигнувань ({format_uah(pool_kop)})"
+            + (" для черговості цієї заявки" if by_priority else "")
+            + f". Підстава: {clause}.")
+
+
+def budget_prorated(*, period: str, claims: int, claimed_total_kop: int, pool_kop: int, share: Fraction,
+                    award_kop: int, claimed_kop: int, priority_class: int | None, clause: str) -> str:
+    exact = Fraction(award_kop, claimed_kop)
+    return (f"Заявки за {period_uk(period)} ({claims} на {format_uah(claimed_total_kop)}) перевищили доступні "
+            f"асигнування ({format_uah(pool_kop)}), тому фінансування проведено пропорційно: "
+            f"коефіцієнт {fraction_str(share)} (≈ {percent_uk(share)}). До виплати {format_uah(award_kop)} "
+            f"із заявлених {format_uah(claimed_kop)}"
+            + f" (фактично {percent_uk(exact)} після округлення до копійки методом найбільших залишків)"
+            + (f"; черговість (клас {priority_class}) — пропорційно в межах класу" if priority_class is not None else "")
+            + f". Підстава: {clause}.")
+
+
+NO_BUDGET_CLAUSE_UK = "бюджетні призначення програми"
