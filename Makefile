@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv test lint run bench schemas clean
+.PHONY: venv test lint run bench schemas clean deploy-tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,10 @@ schemas: venv
 
 test: venv lint
 	$(BIN)/pytest
+
+# promtool and docker-compose for tests/deploy (apt-get as root; see deploy/install-tools.sh).
+deploy-tools:
+	bash deploy/install-tools.sh
 
 run: venv
 	$(BIN)/dopomoga up

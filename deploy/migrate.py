@@ -1,0 +1,38 @@
+"""One-shot migration of the budget ledger (compose's ``migrate`` job; run before every service).
+
+``alembic upgrade head`` on the ledger at ``$DOPOMOGA_DB`` (the entrypoint has put the password
+in), then exit 0. Services still check the schema when they open the ledger, but with the job
+done first they find it at head and never race each other's migrations (concurrent first
+migrations failed with ``UniqueViolation``, issue 15).
+
+Usage: python deploy/migrate.py [URL]    (default: $DOPOMOGA_DB)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def main(argv: list[str]) -> int:
+    url = argv[0] if argv else os.environ.get("DOPOMOGA_DB")
+    if not url:
+        print("migrate: set DOPOMOGA_DB (or pass the URL)", file=sys.stderr)
+        return 78
+    from dopomoga.budget.ledger import BudgetLedger
+
+    started = time.monotonic()
+    ledger = BudgetLedger(url)  # runs the alembic migrations up to head
+    try:
+        with ledger.engine.connect() as conn:
+            revision = conn.exec_driver_sql("SELECT version_num FROM budget_alembic_version").scalar()
+    finally:
+        ledger.close()
+    backend = url.split(":", 1)[0]
+    print(f"migrate: ledger at revision {revision} ({backend}, {time.monotonic() - started:.1f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
