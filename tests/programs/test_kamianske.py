@@ -576,3 +576,89 @@ def test_the_centenarian_stipend_cites_its_own_row_002_l90_91_not_the_orphans_ro
 def test_the_rodyna_heroya_money_is_cited_at_002_l1217_not_the_territorial_centres_line(catalog):
     spec = catalog.get("kamianske.fallen-ato-family-monthly").spec
     assert "L1217" in spec.budget.clause_uk and "L1213" not in spec.budget.clause_uk
+
+
+# --- issue 14: repair and capital-repair help -------------------------------------------------
+
+CURRENT_REPAIR = {
+    "resident_of_city": True,
+    "ato_combat_participant": True,
+    "on_repair_register": True,
+    "survey_act_id": "act-32",
+    "estimate_amount": 34_035_75,
+    "commission_decision": True,
+}
+
+
+def test_an_ato_participant_gets_the_34_035_75_uah_cost_of_the_repair_estimate_after_the_commission_decides(engine):
+    decision = engine.decide(application("kamianske.ato-current-repair", CURRENT_REPAIR, submitted_on="2021-06-10"))
+    assert 646_679_25 // 19 == 34_035_75  # 19 paid for 646 679,25 UAH (002:L1120): the average estimate
+    assert decision.eligible and decision.amount_kop == 34_035_75
+
+
+def test_current_repair_help_without_the_commission_decision_is_refused(engine):
+    facts = {**CURRENT_REPAIR, "commission_decision": False}
+    decision = engine.decide(application("kamianske.ato-current-repair", facts, submitted_on="2021-06-10"))
+    assert refused_by(decision) == ["commission_decision"]
+
+
+def test_the_same_survey_act_is_not_paid_twice(engine):
+    engine.decide(application("kamianske.ato-current-repair", CURRENT_REPAIR, submitted_on="2021-06-10"))
+    again = engine.decide(
+        application("kamianske.ato-current-repair", CURRENT_REPAIR, submitted_on="2021-07-10", person=2)
+    )
+    assert refused_by(again) == ["frequency_limit"]
+
+
+FAMILY_REPAIR = {
+    "resident_of_city": True,
+    "family_member_of_fallen_serviceman": True,
+    "on_repair_register": True,
+    "estimate_amount": 41_200_00,
+}
+
+
+def test_a_fallen_servicemans_family_gets_the_estimated_repair_cost_once(engine):
+    first = engine.decide(
+        application("kamianske.fallen-family-current-repair", FAMILY_REPAIR, submitted_on="2021-06-28", household_id="hh-r")
+    )
+    second = engine.decide(
+        application(
+            "kamianske.fallen-family-current-repair", FAMILY_REPAIR, submitted_on="2021-09-01", household_id="hh-r", person=2
+        )
+    )
+    assert first.eligible and first.amount_kop == 41_200_00
+    assert refused_by(second) == ["frequency_limit"]
+
+
+def test_repair_help_for_a_person_who_is_not_family_of_the_fallen_is_refused(engine):
+    facts = {**FAMILY_REPAIR, "family_member_of_fallen_serviceman": False}
+    decision = engine.decide(application("kamianske.fallen-family-current-repair", facts, submitted_on="2021-06-28"))
+    assert refused_by(decision) == ["family_of_fallen"]
+
+
+CAPITAL_REPAIR = {
+    "resident_of_city": True,
+    "war_disability": True,
+    "on_capital_repair_register": True,
+    "own_dwelling": True,
+    "repair_estimate_id": "est-2021-1",
+    "determined_repair_cost": 87_416_30,
+}
+
+
+def test_a_war_disabled_owner_gets_the_determined_cost_of_the_free_capital_repair(engine):
+    decision = engine.decide(application("kamianske.war-disabled-capital-repair", CAPITAL_REPAIR, submitted_on="2021-06-24"))
+    assert decision.eligible and decision.amount_kop == 87_416_30 and decision.budget_policy == "first_come"
+
+
+def test_capital_repair_help_for_a_rented_flat_is_refused(engine):
+    facts = {**CAPITAL_REPAIR, "own_dwelling": False}
+    decision = engine.decide(application("kamianske.war-disabled-capital-repair", facts, submitted_on="2021-06-24"))
+    assert refused_by(decision) == ["own_dwelling"]
+
+
+def test_before_the_decision_of_24_march_2021_the_cash_capital_repair_help_had_no_rule(engine):
+    with pytest.raises(ApplicationError) as failure:
+        engine.decide(application("kamianske.war-disabled-capital-repair", CAPITAL_REPAIR, submitted_on="2021-03-01"))
+    assert failure.value.reason_code == "no_rules_in_force"

@@ -652,18 +652,27 @@ def test_the_city_pays_70_percent_of_the_housing_cost_limit_rounded_to_whole_hry
 # --- the catalogue -------------------------------------------------------------------------
 
 
+def cites_the_programme(clause: str) -> bool:
+    """A clause names the Programme's task or annex; seed line pointers (004:L…) are optional and,
+    in programs added for issue 14, kept out of the citizen-facing clause (they live in legal_basis.seed)."""
+    return "004:L" in clause or "BR-" in clause or "Завдання" in clause or "Додаток" in clause
+
+
 def test_every_zaporizhzhia_program_cites_its_clauses_and_refuses_in_ukrainian(catalog):
     programs = [p for p in catalog.programs.values() if p.spec.city == "zaporizhzhia"]
-    assert len(programs) == 21
+    assert len(programs) >= 25
     for program in programs:
         spec = program.spec
         assert spec.legal_basis.seed.startswith("004:L"), spec.id
-        assert "BR-" in spec.budget.clause_uk or "004:L" in spec.budget.clause_uk, spec.id
+        assert cites_the_programme(spec.budget.clause_uk), spec.id
         assert spec.readings_uk, spec.id
         for version in spec.rules:
             for condition in version.conditions:
-                assert "004:L" in condition.clause_uk and UKRAINIAN.search(condition.refusal_uk), (spec.id, condition.id)
-            assert "004:L" in version.amount.clause_uk, spec.id
+                assert cites_the_programme(condition.clause_uk) and UKRAINIAN.search(condition.refusal_uk), (
+                    spec.id,
+                    condition.id,
+                )
+            assert cites_the_programme(version.amount.clause_uk), spec.id
         for name, parameter in program.local_parameters.items():
             assert all(v.reference for v in parameter.values), (spec.id, name)
 
@@ -699,3 +708,115 @@ def test_a_cyrillic_class_i_bus_on_a_route_contracted_for_class_ii_is_still_excl
     rows = [bus(), bus(plate="AP0006AA", vehicle_class="І", contract_class="ІІ")]
     decision = engine.decide(carrier_claim(rows, person="c-mismatch"))
     assert decision.amount_kop == kop(10_416) and excluded_items(decision) == [2]
+
+
+# --- issue 14: Task 1 hot meals, Task 3 grants, Task 4 rail and «Запоріжелектротранс» ---------
+
+MEALS = {
+    "organiser_engaged_by_district_uszn": True,
+    "autumn_winter_period": True,
+    "for_target_groups": True,
+    "portions_served": 1_200,
+    "portion_cost": kop(23, 50),
+}
+
+
+def meals(facts, person="meals-1", period="2021-11"):
+    return application(
+        "zaporizhzhia.hot-meals", facts, submitted_on="2021-12-03", period=period, person=person,
+        id_kind="edrpou", channel="treasury",
+    )
+
+
+def test_in_november_2021_1_200_portions_at_23_50_uah_are_paid_28_200_uah(engine):
+    decision = engine.decide(meals(MEALS))
+    assert 1_200 * 23.5 == 28_200
+    assert decision.eligible and decision.amount_kop == kop(28_200)
+
+
+def test_portions_costing_27_uah_are_paid_at_the_25_uah_cap(engine):
+    decision = engine.decide(meals({**MEALS, "portion_cost": kop(27)}, person="meals-2"))
+    assert decision.eligible and decision.amount_kop == 1_200 * kop(25)
+
+
+def test_hot_meals_outside_the_autumn_winter_period_are_refused(engine):
+    assert_refused(engine.decide(meals({**MEALS, "autumn_winter_period": False}, person="meals-3")), "autumn_winter")
+
+
+def grant(kind: str, person: str, **changes):
+    facts = {"grant": kind, "applicant_is_named_recipient": True, "veterans_association": True, "marathon_held": True}
+    facts.update(changes)
+    return application(
+        "zaporizhzhia.veterans-ngo-marathon-grants", facts, submitted_on="2021-09-20", person=person,
+        id_kind="edrpou", channel="treasury",
+    )
+
+
+def test_the_memory_marathon_pays_100_000_uah_to_the_city_veterans_and_20_000_uah_to_the_war_invalids(engine):
+    veterans = engine.decide(grant("memory_marathon_city_veterans_organisation", "ngo-1"))
+    invalids = engine.decide(grant("memory_marathon_war_invalids_organisation", "ngo-2"))
+    assert veterans.amount_kop + invalids.amount_kop == kop(120_000)  # «у розмірі 120,000тис.грн.»
+    assert veterans.amount_kop == kop(100_000) and invalids.amount_kop == kop(20_000)
+
+
+def test_the_armed_forces_day_marathon_grant_of_100_000_uah_is_paid_once_a_year(engine):
+    first = engine.decide(grant("armed_forces_day_marathon", "ngo-3"))
+    second = engine.decide(grant("armed_forces_day_marathon", "ngo-4"))
+    assert first.eligible and first.amount_kop == kop(100_000)
+    assert_refused(second, "frequency_limit")
+
+
+def test_an_organisation_the_programme_does_not_name_gets_no_marathon_grant(engine):
+    decision = engine.decide(grant("memory_marathon_city_veterans_organisation", "ngo-5", applicant_is_named_recipient=False))
+    assert_refused(decision, "named_recipient")
+
+
+def rail_row(category="пенсіонери за віком", social=True, trips=5_000, fare=kop(12)):
+    return {"category": category, "social_ground": social, "trips": trips, "fare": fare}
+
+
+def rail(rows, person="rail-1"):
+    return application(
+        "zaporizhzhia.suburban-rail-compensation", {"suburban_rail_carrier": True, "trips": rows},
+        submitted_on="2021-07-05", period="2021-06", person=person, id_kind="edrpou", channel="treasury",
+    )
+
+
+def test_5_000_social_ground_trips_at_12_uah_give_60_000_uah_and_other_categories_are_excluded(engine):
+    rows = [rail_row(), rail_row(category="учасники бойових дій", social=False, trips=800)]
+    decision = engine.decide(rail(rows))
+    assert decision.eligible and decision.amount_kop == 5_000 * kop(12) == kop(60_000)
+    assert excluded_items(decision) == [2]
+
+
+def test_a_rail_claim_without_trips_of_persons_entitled_on_social_grounds_is_refused(engine):
+    assert_refused(engine.decide(rail([rail_row(social=False)], person="rail-2")), "social_ground_trips")
+
+
+def zet_pass(family: str, parent: str, registered=True, certificate=True, price=kop(300)):
+    return {
+        "family_id": family,
+        "parent_id": parent,
+        "large_family_certificate": certificate,
+        "registered_in_zaporizhzhia": registered,
+        "pass_price": price,
+    }
+
+
+def zet(passes, person="zet-1"):
+    return application(
+        "zaporizhzhia.large-family-transport-passes", {"applicant_is_zaporizhelektrotrans": True, "passes": passes},
+        submitted_on="2021-05-05", period="2021-04", person=person, id_kind="edrpou", channel="treasury",
+    )
+
+
+def test_passes_of_three_large_family_parents_at_300_uah_give_900_uah_and_one_registered_elsewhere_is_excluded(engine):
+    passes = [zet_pass("f1", "p1"), zet_pass("f2", "p2"), zet_pass("f3", "p3"), zet_pass("f4", "p4", registered=False)]
+    decision = engine.decide(zet(passes))
+    assert decision.eligible and decision.amount_kop == 3 * kop(300)
+    assert excluded_items(decision) == [4]
+
+
+def test_a_register_with_passes_for_both_parents_of_one_family_is_returned(engine):
+    passes = [zet_pass("f1", "p1"), zet_pass("f1", "p1-spouse")]
+    assert_refused(engine.decide(zet(passes, person="zet-2")), "one_parent_per_family")

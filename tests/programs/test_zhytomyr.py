@@ -609,3 +609,162 @@ def test_every_zhytomyr_residence_condition_cites_words_that_are_in_the_programm
                 assert quotes, (program.id, condition.clause_uk)
                 assert all(q in PROGRAMME_TITLE_000_L7 or q in SEED_000_003_WORDS for q in quotes), (program.id, quotes)
     assert checked >= 9
+
+
+# --- issue 14: measures encoded from the seeds ------------------------------------------------
+
+HAEMODIALYSIS = {
+    "resident_of_community": True,
+    "kidney_failure_on_haemodialysis": True,
+    "significant_activity_limitations": True,
+    "confirmed_by_health_department": True,
+    "dialysis_in_zhytomyr": True,
+    "documented_transport_costs": 5_450_00,
+}
+
+
+def test_in_march_2023_a_haemodialysis_patient_is_compensated_the_documented_5_450_uah_of_transport(engine):
+    decision = engine.decide(
+        application("zhytomyr.haemodialysis-transport", HAEMODIALYSIS, submitted_on="2023-04-03", period="2023-03")
+    )
+    assert decision.eligible and decision.amount_kop == 5_450_00
+    assert decision.budget_policy == "first_come"
+
+
+def test_a_haemodialysis_patient_the_health_department_has_not_confirmed_is_refused(engine):
+    facts = {**HAEMODIALYSIS, "confirmed_by_health_department": False}
+    decision = engine.decide(
+        application("zhytomyr.haemodialysis-transport", facts, submitted_on="2023-04-03", period="2023-03")
+    )
+    assert not decision.eligible and refused_by(decision) == ["health_department_information"]
+
+
+def test_a_second_transport_compensation_for_the_same_month_is_refused_and_the_next_month_is_paid(engine):
+    march = application("zhytomyr.haemodialysis-transport", HAEMODIALYSIS, submitted_on="2023-04-03", period="2023-03")
+    assert engine.decide(march).eligible
+    again = march.model_copy(update={"application_id": "hd-again", "event_id": "ev-hd-again"})
+    assert refused_by(engine.decide(again)) == ["frequency_limit"]
+    april = application("zhytomyr.haemodialysis-transport", HAEMODIALYSIS, submitted_on="2023-05-03", period="2023-04")
+    assert engine.decide(april).eligible
+
+
+def burial(role: str = "will_executor", deceased: str = "dec-1", amount: int = 2_500_00):
+    return {
+        "deceased_id": deceased,
+        "deceased_registered_in_community": True,
+        "applicant_role": role,
+        "deceased_in_programme_category": True,
+        "assigned_amount": amount,
+    }
+
+
+@pytest.mark.parametrize("role", ["will_executor", "undertook_burial"])
+def test_the_executor_of_the_will_or_the_person_who_undertook_the_burial_gets_the_assigned_burial_help(engine, role):
+    decision = engine.decide(application("zhytomyr.burial-executor", burial(role), submitted_on="2023-05-15"))
+    assert decision.eligible and decision.amount_kop == 2_500_00
+
+
+def test_a_relative_who_neither_executes_the_will_nor_undertook_the_burial_is_refused(engine):
+    decision = engine.decide(application("zhytomyr.burial-executor", burial("other"), submitted_on="2023-05-15"))
+    assert not decision.eligible and refused_by(decision) == ["executor_or_undertaker"]
+
+
+def test_burial_help_for_the_same_deceased_is_paid_once_even_when_another_person_applies(engine):
+    assert engine.decide(application("zhytomyr.burial-executor", burial(), submitted_on="2023-05-15")).eligible
+    second = engine.decide(
+        application("zhytomyr.burial-executor", burial("undertook_burial"), submitted_on="2023-05-20", person=2)
+    )
+    assert refused_by(second) == ["frequency_limit"]
+
+
+def test_no_burial_help_is_paid_without_an_amount_set_by_the_assignment_decision(engine):
+    decision = engine.decide(application("zhytomyr.burial-executor", burial(amount=0), submitted_on="2023-05-15"))
+    assert refused_by(decision) == ["amount_assigned"] and decision.amount_kop == 0
+
+
+FUEL = {"resident_of_community": True, "special_labour_merits": True, "documented_fuel_costs": 2_711_11}
+
+
+def test_a_hero_of_ukraine_is_compensated_2_711_11_uah_of_documented_fuel_costs_for_may_2023(engine):
+    decision = engine.decide(
+        application("zhytomyr.fuel-compensation-labour-merits", FUEL, submitted_on="2023-06-02", period="2023-05")
+    )
+    assert decision.eligible and decision.amount_kop == 2_711_11
+
+
+def test_a_person_without_special_labour_merits_is_refused_fuel_compensation(engine):
+    facts = {**FUEL, "special_labour_merits": False}
+    decision = engine.decide(
+        application("zhytomyr.fuel-compensation-labour-merits", facts, submitted_on="2023-06-02", period="2023-05")
+    )
+    assert refused_by(decision) == ["special_labour_merits"]
+
+
+SANATORIUM = {
+    "resident_of_community": True,
+    "family_member_of_fallen_ato_participant": True,
+    "treatment_id": "voucher-17",
+    "treatment_completed": True,
+    "documented_treatment_cost": 18_400_00,
+}
+
+
+def test_a_widow_of_a_fallen_ato_participant_is_compensated_the_18_400_uah_cost_of_her_sanatorium_treatment(engine):
+    decision = engine.decide(
+        application("zhytomyr.fallen-ato-families-sanatorium", SANATORIUM, submitted_on="2023-08-21")
+    )
+    assert decision.eligible and decision.amount_kop == 18_400_00
+
+
+def test_the_same_course_of_sanatorium_treatment_is_not_compensated_twice(engine):
+    engine.decide(application("zhytomyr.fallen-ato-families-sanatorium", SANATORIUM, submitted_on="2023-08-21"))
+    again = engine.decide(
+        application("zhytomyr.fallen-ato-families-sanatorium", SANATORIUM, submitted_on="2023-09-01", person=2)
+    )
+    assert refused_by(again) == ["frequency_limit"]
+
+
+def test_sanatorium_treatment_of_a_person_who_is_not_a_family_member_of_the_fallen_is_refused(engine):
+    facts = {**SANATORIUM, "family_member_of_fallen_ato_participant": False}
+    decision = engine.decide(application("zhytomyr.fallen-ato-families-sanatorium", facts, submitted_on="2023-08-21"))
+    assert refused_by(decision) == ["family_of_fallen"]
+
+
+TREATMENT = {
+    "resident_of_community": True,
+    "category": "ato_jfo_participant",
+    "treatment_id": "discharge-5",
+    "oblast_cofinancing_confirmed": True,
+    "documented_treatment_costs": 12_345_67,
+}
+
+
+def test_an_ato_participant_is_reimbursed_half_of_12_345_67_uah_of_treatment_as_6_172_84_uah(engine):
+    decision = engine.decide(application("zhytomyr.ato-treatment-cofinancing", TREATMENT, submitted_on="2023-03-01"))
+    assert (12_345_67 * 50 + 50) // 100 == 6_172_84  # 6 172,835 rounded half up
+    assert decision.eligible and decision.amount_kop == 6_172_84
+
+
+def test_without_the_oblast_co_financing_the_city_half_of_the_treatment_costs_is_not_paid(engine):
+    facts = {**TREATMENT, "oblast_cofinancing_confirmed": False}
+    decision = engine.decide(application("zhytomyr.ato-treatment-cofinancing", facts, submitted_on="2023-03-01"))
+    assert refused_by(decision) == ["cofinanced"]
+
+
+def test_a_family_member_of_a_fallen_participant_is_covered_and_another_person_is_refused(engine):
+    family = engine.decide(
+        application(
+            "zhytomyr.ato-treatment-cofinancing",
+            {**TREATMENT, "category": "family_member_of_fallen_ato_jfo_participant", "treatment_id": "d-6"},
+            submitted_on="2023-03-01",
+        )
+    )
+    other = engine.decide(
+        application(
+            "zhytomyr.ato-treatment-cofinancing",
+            {**TREATMENT, "category": "other", "treatment_id": "d-7"},
+            submitted_on="2023-03-01",
+            person=3,
+        )
+    )
+    assert family.eligible and refused_by(other) == ["category"]
