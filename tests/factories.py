@@ -68,3 +68,16 @@ def application(
         payment=Payment(channel=channel, iban=TEST_IBAN if channel in ("bank", "treasury") else None),
         facts=facts,
     )
+
+
+def program_root(root, *cities: str):
+    """A programs folder for a test catalog: the global parameters and each city's ``city.yaml``."""
+    import shutil
+
+    from dopomoga.rules.programs import PROGRAMS_DIR
+
+    shutil.copytree(PROGRAMS_DIR / "parameters", root / "parameters", dirs_exist_ok=True)
+    for city in cities:
+        (root / city).mkdir(exist_ok=True)
+        shutil.copy(PROGRAMS_DIR / city / "city.yaml", root / city / "city.yaml")
+    return root

@@ -19,7 +19,7 @@ from schemas.events import (
     PeriodClosed,
     RulesRef,
 )
-from tests.factories import application
+from tests.factories import application, program_root
 
 HERE = Path(__file__).resolve().parent
 UTC = dt.UTC
@@ -35,10 +35,9 @@ def uah(text: str) -> int:
 def budget_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """The global parameters, the real centenarians program and the test programs."""
     root = tmp_path_factory.mktemp("programs")
-    shutil.copytree(PROGRAMS_DIR / "parameters", root / "parameters")
-    (root / "zhytomyr").mkdir()
-    shutil.copy(PROGRAMS_DIR / "zhytomyr" / "centenarians.yaml", root / "zhytomyr")
     shutil.copytree(HERE / "programs" / "zaporizhzhia", root / "zaporizhzhia")
+    program_root(root, "zhytomyr", "zaporizhzhia")
+    shutil.copy(PROGRAMS_DIR / "zhytomyr" / "centenarians.yaml", root / "zhytomyr")
     return Catalog.load(root)
 
 

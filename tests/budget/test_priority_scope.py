@@ -8,7 +8,6 @@ real ledger on a program whose priority reads each of those names.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,9 @@ import yaml
 from dopomoga.budget.ledger import BudgetLedger
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.history import InMemoryHistory
-from dopomoga.rules.programs import PROGRAMS_DIR, Catalog, ProgramError
+from dopomoga.rules.programs import Catalog, ProgramError
 from tests.budget.conftest import allocation, close
-from tests.factories import application
+from tests.factories import application, program_root
 
 PROGRAM = "zaporizhzhia.test-priority-scope"
 SPEC = {
@@ -58,8 +57,7 @@ SPEC = {
 
 
 def _catalog(root: Path, spec: dict) -> Path:
-    shutil.copytree(PROGRAMS_DIR / "parameters", root / "parameters", dirs_exist_ok=True)
-    (root / "zaporizhzhia").mkdir(exist_ok=True)
+    program_root(root, "zaporizhzhia")
     (root / "zaporizhzhia" / "test-priority-scope.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
     return root
 

@@ -1,14 +1,13 @@
 """Engine behaviours the program files rely on, on a small synthetic program."""
 
-import shutil
 import textwrap
 
 import pytest
 
 from dopomoga.errors import ApplicationError
 from dopomoga.rules.engine import Engine
-from dopomoga.rules.programs import PROGRAMS_DIR, Catalog
-from tests.factories import application
+from dopomoga.rules.programs import Catalog
+from tests.factories import application, program_root
 
 PROGRAM = textwrap.dedent(
     """
@@ -55,8 +54,7 @@ PROGRAM = textwrap.dedent(
 
 @pytest.fixture
 def engine(tmp_path):
-    shutil.copytree(PROGRAMS_DIR / "parameters", tmp_path / "parameters")
-    (tmp_path / "zhytomyr").mkdir()
+    program_root(tmp_path, "zhytomyr")
     (tmp_path / "zhytomyr" / "test-features.yaml").write_text(PROGRAM)
     return Engine(Catalog.load(tmp_path))
 
@@ -103,8 +101,7 @@ def test_an_item_date_that_is_not_a_date_is_a_clear_error(engine):
 
 
 def test_a_rule_version_with_an_end_date_does_not_decide_after_it(tmp_path):
-    shutil.copytree(PROGRAMS_DIR / "parameters", tmp_path / "parameters")
-    (tmp_path / "zhytomyr").mkdir()
+    program_root(tmp_path, "zhytomyr")
     ended = PROGRAM.replace(
         "  - effective_from: 2024-01-01\n", "  - effective_from: 2024-01-01\n    effective_to: 2024-12-31\n"
     )

@@ -1,6 +1,5 @@
 """A malformed program fails at load, naming the file, the rule and the position."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -8,13 +7,13 @@ import yaml
 
 from dopomoga.rules.parameters import ParameterError, ParameterSet
 from dopomoga.rules.programs import PROGRAMS_DIR, Catalog, ProgramError
+from tests.factories import program_root
 
 EXAMPLE = PROGRAMS_DIR / "zhytomyr" / "centenarians.yaml"
 
 
 def _catalog_with(tmp_path: Path, mutate) -> Path:
-    shutil.copytree(PROGRAMS_DIR / "parameters", tmp_path / "parameters")
-    (tmp_path / "zhytomyr").mkdir()
+    program_root(tmp_path, "zhytomyr")
     data = yaml.safe_load(EXAMPLE.read_text())
     mutate(data)
     target = tmp_path / "zhytomyr" / "centenarians.yaml"

@@ -9,12 +9,12 @@ import time
 import pytest
 
 from dopomoga.budget.ledger import BudgetLedger
-from dopomoga.rules.programs import PROGRAMS_DIR, Catalog
+from dopomoga.rules.programs import Catalog
+from dopomoga.treasury.export import export_period, reconcile_with_ledger
 from schemas.events import Payment
-from services.treasury.exporter import export_period, reconcile_with_ledger
 from tests.budget.conftest import HERE as BUDGET_TESTS
 from tests.budget.conftest import allocation, close, entitlement
-from tests.factories import TEST_IBAN
+from tests.factories import TEST_IBAN, program_root
 
 BUS = "zaporizhzhia.test-bus-carriers"
 PERIOD = "2021-03"
@@ -24,8 +24,8 @@ MONTH_KOP = 987_654_321  # deliberately not a round number: the largest remainde
 @pytest.fixture(scope="module")
 def settled(tmp_path_factory):
     root = tmp_path_factory.mktemp("programs")
-    shutil.copytree(PROGRAMS_DIR / "parameters", root / "parameters")
     shutil.copytree(BUDGET_TESTS / "programs" / "zaporizhzhia", root / "zaporizhzhia")
+    program_root(root, "zaporizhzhia")
     catalog = Catalog.load(root)
     ledger = BudgetLedger("sqlite://", catalog)
     ledger.apply(allocation(BUS, 2021, MONTH_KOP, kind="explicit", months={PERIOD: MONTH_KOP}))
