@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from schemas.identifiers import normalise_ua_iban
 
 CITY_FILE = "city.yaml"
+#: Data files of a city folder that are not program files (the catalog skips them).
+CITY_DATA_FILES = frozenset({CITY_FILE, "budget-lines.yaml"})
 
 
 class _Strict(BaseModel):

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from dopomoga.cities import CITY_FILE, City, CityError, load_cities
+from dopomoga.cities import CITY_DATA_FILES, CITY_FILE, City, CityError, load_cities
 from dopomoga.rules.expressions import Expression, ExpressionError, compile_expression
 from dopomoga.rules.parameters import Parameter, ParameterError, ParameterSet, parse_parameters
 from dopomoga.rules.program_file import (  # noqa: F401 - the format's names, re-exported
@@ -343,7 +343,7 @@ class Catalog:
             raise ProgramError(str(exc)) from None
         programs: dict[str, Program] = {}
         for path in sorted(root.glob("*/*.yaml")):
-            if path.parent.name == "parameters" or path.name == CITY_FILE:
+            if path.parent.name == "parameters" or path.name in CITY_DATA_FILES:
                 continue
             program = load_program(path, parameters)
             if program.id in programs:
