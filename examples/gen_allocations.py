@@ -5,7 +5,8 @@
 Figures come from the seeds where the seeds give them per measure:
 - Zaporizhzhia 2021, Annex 1 (``004-budget.csv``): bus 3 306,253 тис. грн (L560), river 0 (L563 — so
   nothing is payable in 2021, test A8-03), IDP 967,000 (L579), orphans' registration 14,186 (L591),
-  Honorary Citizens 1 807,152 (L554), Task 14 458,044 (L595). Capital repair is part of Task 5
+  Honorary Citizens 1 807,152 (L554), Task 14 458,044 (L595), suburban rail 1 189,000 (L564),
+  «Запоріжелектротранс» passes 2 739,377 (L565), the two marathon grants 120,000 + 100,000 (L557-558). Capital repair is part of Task 5
   (3 293,488, L567) and is split among districts in proportion to their declared need (BR-06, L739),
   the need being the examples' claims per district. Task 1 is not split by measure in the seed
   (27 507,989, L551): each Task-1 program gets a labelled demo share.
@@ -39,6 +40,9 @@ ZAPORIZHZHIA_2021 = {  # program -> (kUAH, source)
     "zaporizhzhia.orphan-ownership-registration": ("14.186", "Додаток 1, рядок L591 (2021)"),
     "zaporizhzhia.honorary-citizens-reward": ("1807.152", "Додаток 1, рядок L554 (2021)"),
     "zaporizhzhia.orphan-housing-cofinancing": ("458.044", "Додаток 1, рядок L595 (2021)"),
+    "zaporizhzhia.suburban-rail-compensation": ("1189.000", "Додаток 1, рядок L564 (2021)"),
+    "zaporizhzhia.large-family-transport-passes": ("2739.377", "Додаток 1, рядок L565 (2021)"),
+    "zaporizhzhia.veterans-ngo-marathon-grants": ("220.000", "Додаток 1, рядки L557-558 (2021): 120,000 + 100,000"),
 }
 CAPITAL_REPAIR = "zaporizhzhia.capital-repair"
 CAPITAL_REPAIR_DEMO_KUAH = "1000.000"  # demo part of Task 5 (3 293,488 тис. грн, L567)
@@ -53,6 +57,11 @@ ZHYTOMYR_MEASURES = {
     "zhytomyr.visual-disability-utilities": "1.1.7",
     "zhytomyr.honorary-citizens": "3.1.1",
     "zhytomyr.chornobyl-travel": "5.1.2",
+    "zhytomyr.haemodialysis-transport": "1.1.9",
+    "zhytomyr.burial-executor": "1.1.11",
+    "zhytomyr.fuel-compensation-labour-merits": "3.1.3",
+    "zhytomyr.fallen-ato-families-sanatorium": "13.7.2",
+    "zhytomyr.ato-treatment-cofinancing": "13.14.1",
 }
 KAMIANSKE_KNOWN = {"kamianske.veteran-mobile-compensation": ("16.8", "002:L201-202, річні призначення 2021")}
 KAMIANSKE_DEMO_KUAH = "1200.000"

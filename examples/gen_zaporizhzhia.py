@@ -3,8 +3,9 @@
     .venv/bin/python examples/gen_zaporizhzhia.py
 
 Writes ``examples/zaporizhzhia.jsonl``: one ``ApplicationSubmitted`` JSON per line, four
-per program, every date in 2021. Deterministic (fixed seed, no clock). People are
-synthetic: names are drawn from common Ukrainian names that do not occur in the seeds,
+per program (three for the marathon grants, one of each kind), every date in 2021.
+Deterministic (fixed seed, no clock). Every second bus row prints its class in Cyrillic, as
+the carriers' form does. People are synthetic: names are drawn from common Ukrainian names that do not occur in the seeds,
 РНОКПП and ЄДРПОУ codes are checksum-valid but derived from a counter
 (``tests.factories.rnokpp`` / ``edrpou``). Every fifth application is built to be refused
 by one named rule (about 20 %).
@@ -106,6 +107,10 @@ def bus_carrier(rng, refuse, on):
     rows = [bus_row(rng, route) for route in routes for _ in range(rng.randint(1, 2))]
     if rng.random() < 0.3:  # a class-III bus: its row is excluded, the claim stands
         rows.append({**bus_row(rng, routes[0]), "vehicle_class": "III", "contract_class": "III"})
+    cyrillic = {"A": "А", "I": "І", "II": "ІІ"}  # as Annex 5 (004:L950) and the carriers' form print them
+    for row in rows[1::2]:
+        if row["vehicle_class"] in cyrillic:
+            row["vehicle_class"] = row["contract_class"] = cyrillic[row["vehicle_class"]]
     facts = {
         "route_service_contract": True,
         "compensation_contract": True,
@@ -288,6 +293,70 @@ def ato_family_minor(rng, refuse, on):
     }, {}
 
 
+# --- issue 14: hot meals (Task 1), marathon grants (Task 3), rail and passes (Task 4) ---------
+
+HOT_MEALS_ORGANISERS = ["БО «Теплий дім»", "ГО «Милосердя Запоріжжя»", "БФ «Добра кухня»", "ГО «Хліб і сіль»"]
+RAIL_CARRIER = "Регіональна філія залізниці (приміські перевезення)"
+ZET = "Запорізьке міське комунальне підприємство міського транспорту «Запоріжелектротранс»"
+MARATHON_GRANTS = [
+    ("memory_marathon_city_veterans_organisation", "Запорізька міська організація ветеранів України"),
+    ("memory_marathon_war_invalids_organisation", "Запорізька міська організація інвалідів війни та Збройних Сил"),
+    ("armed_forces_day_marathon", "ГО «Ветеранське братство Запоріжжя»"),
+]
+
+
+def hot_meals(rng, refuse, on):
+    period, _, _ = previous_month(on)
+    facts = {
+        "organiser_engaged_by_district_uszn": not refuse,
+        "autumn_winter_period": True,
+        "for_target_groups": True,
+        "portions_served": rng.randint(400, 2_500),
+        "portion_cost": rng.choice([21_50, 23_00, 24_80, 25_00, 27_00]),  # 27 UAH is paid at the 25 UAH cap
+    }
+    return facts, {"period": period, "org": True, "name": rng.choice(HOT_MEALS_ORGANISERS)}
+
+
+def marathon_grant(rng, refuse, on, index=0):
+    grant, name = MARATHON_GRANTS[index % len(MARATHON_GRANTS)]
+    facts = {
+        "grant": grant,
+        "applicant_is_named_recipient": not refuse,
+        "veterans_association": True,
+        "marathon_held": True,
+    }
+    return facts, {"org": True, "name": name}
+
+
+def suburban_rail(rng, refuse, on):
+    period, _, _ = previous_month(on)
+    rows = [
+        {"category": category, "social_ground": not refuse, "trips": rng.randint(1_000, 6_000), "fare": fare}
+        for category, fare in (("пенсіонери за віком", 12_00), ("особи з інвалідністю", 12_00), ("багатодітні сім'ї", 9_50))
+    ]
+    rows.append({"category": "учасники бойових дій", "social_ground": False, "trips": rng.randint(200, 900), "fare": 12_00})
+    return {"suburban_rail_carrier": True, "trips": rows}, {
+        "period": period, "org": True, "name": RAIL_CARRIER, "org_key": "rail-carrier"}
+
+
+def zet_passes(rng, refuse, on):
+    period, _, _ = previous_month(on)
+    passes = [
+        {
+            "family_id": f"bf-{n:03d}",
+            "parent_id": f"bp-{n:03d}",
+            "large_family_certificate": True,
+            "registered_in_zaporizhzhia": rng.random() > 0.1,  # a parent registered elsewhere: excluded
+            "pass_price": 430_00,
+        }
+        for n in range(rng.randint(3, 8))
+    ]
+    if refuse:  # both parents of one family: the register is returned
+        passes.append({**passes[0], "parent_id": passes[0]["parent_id"] + "-2"})
+    return {"applicant_is_zaporizhelektrotrans": True, "passes": passes}, {
+        "period": period, "org": True, "name": ZET, "org_key": "zaporizhelektrotrans"}
+
+
 PROGRAMS: dict[str, tuple[Builder, tuple[int, int]]] = {
     # program id: (builder, months in which it is submitted)
     "zaporizhzhia.capital-repair": (capital_repair, (2, 11)),
@@ -311,11 +380,23 @@ PROGRAMS: dict[str, tuple[Builder, tuple[int, int]]] = {
     "zaporizhzhia.ato-burial": (ato_burial, (1, 12)),
     "zaporizhzhia.ato-fallen-family-adults": (ato_family_adult, (1, 12)),
     "zaporizhzhia.ato-fallen-family-minors": (ato_family_minor, (1, 12)),
+    # added for issue 14 (after the others, so their examples stay as they were)
+    "zaporizhzhia.hot-meals": (hot_meals, (11, 12)),  # autumn-winter months
+    "zaporizhzhia.veterans-ngo-marathon-grants": (marathon_grant, (5, 12)),
+    "zaporizhzhia.suburban-rail-compensation": (suburban_rail, (2, 12)),
+    "zaporizhzhia.large-family-transport-passes": (zet_passes, (2, 12)),
 }
+# Programs with fewer examples than PER_PROGRAM: one grant of each kind a year.
+COUNT = {"zaporizhzhia.veterans-ngo-marathon-grants": len(MARATHON_GRANTS)}
 
 
 # Programs whose every application comes from the same organisation (one claim per month).
-ONE_CLAIMANT = {"zaporizhzhia.idp-temporary-accommodation", "zaporizhzhia.river-carrier-compensation"}
+ONE_CLAIMANT = {
+    "zaporizhzhia.idp-temporary-accommodation",
+    "zaporizhzhia.river-carrier-compensation",
+    "zaporizhzhia.suburban-rail-compensation",
+    "zaporizhzhia.large-family-transport-passes",
+}
 
 
 def generate() -> list[ApplicationSubmitted]:
@@ -323,12 +404,13 @@ def generate() -> list[ApplicationSubmitted]:
     out: list[ApplicationSubmitted] = []
     counter = 0
     for program_id, (builder, months) in PROGRAMS.items():
-        for index in range(PER_PROGRAM):
+        for index in range(COUNT.get(program_id, PER_PROGRAM)):
             counter += 1
             on = day_in(rng, *months)
             if program_id in ONE_CLAIMANT:  # one claim a month by the same organisation: consecutive months
                 on = on.replace(month=months[0] + index, day=rng.randint(1, 5))
-            facts, options = builder(rng, counter % REFUSE_EVERY == 0, on)
+            extra = {"index": index} if program_id in COUNT else {}  # one example per grant kind
+            facts, options = builder(rng, counter % REFUSE_EVERY == 0, on, **extra)
             org = options.get("org", False)
             subject = f"zp-{counter}"
             if org:

@@ -147,6 +147,55 @@ def z_chornobyl(rng, refuse, on):
     }, {}
 
 
+def z_haemodialysis(rng, refuse, on):
+    return {
+        "resident_of_community": True,
+        "kidney_failure_on_haemodialysis": True,
+        "significant_activity_limitations": True,
+        "confirmed_by_health_department": not refuse,
+        "dialysis_in_zhytomyr": True,
+        "documented_transport_costs": rng.randint(3_800_00, 7_200_00),
+    }, {"period": f"{on.year}-{on.month:02d}"}
+
+
+def z_burial_executor(rng, refuse, on):
+    return {
+        "deceased_id": ident(rng, "dec"),
+        "deceased_registered_in_community": True,
+        "applicant_role": "other" if refuse else rng.choice(["will_executor", "undertook_burial"]),
+        "deceased_in_programme_category": True,
+        "assigned_amount": rng.choice([1_500_00, 2_000_00, 2_500_00, 3_000_00]),
+    }, {}
+
+
+def z_fuel(rng, refuse, on):
+    return {
+        "resident_of_community": True,
+        "special_labour_merits": not refuse,
+        "documented_fuel_costs": rng.randint(2_200_00, 3_100_00),
+    }, {"period": f"{on.year}-{on.month:02d}"}
+
+
+def z_sanatorium(rng, refuse, on):
+    return {
+        "resident_of_community": True,
+        "family_member_of_fallen_ato_participant": not refuse,
+        "treatment_id": ident(rng, "voucher"),
+        "treatment_completed": True,
+        "documented_treatment_cost": rng.randint(12_000_00, 26_000_00),
+    }, {}
+
+
+def z_treatment(rng, refuse, on):
+    return {
+        "resident_of_community": True,
+        "category": rng.choice(["ato_jfo_participant", "family_member_of_fallen_ato_jfo_participant"]),
+        "treatment_id": ident(rng, "discharge"),
+        "oblast_cofinancing_confirmed": not refuse,
+        "documented_treatment_costs": rng.randint(4_000_00, 30_000_00),
+    }, {}
+
+
 ZHYTOMYR: dict[str, Builder] = {
     "zhytomyr.centenarians": z_centenarians,
     "zhytomyr.fallen-defenders-families": z_fallen,
@@ -157,6 +206,12 @@ ZHYTOMYR: dict[str, Builder] = {
     "zhytomyr.visual-disability-utilities": z_visual,
     "zhytomyr.honorary-citizens": z_honorary,
     "zhytomyr.chornobyl-travel": z_chornobyl,
+    # added for issue 14 (after the others, so their examples stay as they were)
+    "zhytomyr.haemodialysis-transport": z_haemodialysis,
+    "zhytomyr.burial-executor": z_burial_executor,
+    "zhytomyr.fuel-compensation-labour-merits": z_fuel,
+    "zhytomyr.fallen-ato-families-sanatorium": z_sanatorium,
+    "zhytomyr.ato-treatment-cofinancing": z_treatment,
 }
 ZHYTOMYR_DISTRICTS = ["Богунський", "Корольовський"]
 
@@ -260,6 +315,37 @@ def k_chornobyl(rng, refuse, on):
     }, {}
 
 
+def k_current_repair(rng, refuse, on):
+    return {
+        **RES,
+        "ato_combat_participant": True,
+        "on_repair_register": True,
+        "survey_act_id": ident(rng, "act"),
+        "estimate_amount": rng.randint(18_000_00, 52_000_00),
+        "commission_decision": not refuse,
+    }, {}
+
+
+def k_family_repair(rng, refuse, on):
+    return {
+        **RES,
+        "family_member_of_fallen_serviceman": True,
+        "on_repair_register": not refuse,
+        "estimate_amount": rng.randint(20_000_00, 45_000_00),
+    }, {"household": True}
+
+
+def k_capital_repair(rng, refuse, on):
+    return {
+        **RES,
+        "war_disability": True,
+        "on_capital_repair_register": True,
+        "own_dwelling": not refuse,
+        "repair_estimate_id": ident(rng, "est"),
+        "determined_repair_cost": rng.randint(60_000_00, 140_000_00),
+    }, {}
+
+
 KAMIANSKE: dict[str, Builder] = {
     "kamianske.fallen-ato-family-monthly": k_fallen_monthly,
     "kamianske.fallen-police-family-monthly": k_police,
@@ -275,6 +361,10 @@ KAMIANSKE: dict[str, Builder] = {
     "kamianske.centenarian-stipend": k_centenarian,
     "kamianske.disabled-children-one-off": k_disabled_children,
     "kamianske.chornobyl-travel": k_chornobyl,
+    # added for issue 14 (after the others, so their examples stay as they were)
+    "kamianske.ato-current-repair": k_current_repair,
+    "kamianske.fallen-family-current-repair": k_family_repair,
+    "kamianske.war-disabled-capital-repair": k_capital_repair,
 }
 KAMIANSKE_DISTRICTS = ["Дніпровський", "Заводський", "Південний"]
 # Rules of the Kamianske programs are known from the Q2 2021 report: dates from May 2021.
