@@ -7,6 +7,7 @@ machine and fails under CI (``CI=true``), where ``.ci/run`` installs them first
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -54,3 +55,34 @@ def compose_command() -> list[str] | None:
     if shutil.which("docker-compose"):
         return ["docker-compose"]
     return None
+
+
+def _import_first(*names: str):
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+    raise ModuleNotFoundError(f"none of {names}")
+
+
+def defined_metric_samples() -> set[str]:
+    """Every sample name the services define (their observability module and the gateway's own)."""
+    import prometheus_client
+
+    observability = _import_first("services.platform.observability", "services.observability")
+    gateway = _import_first("services.gateway.app")
+
+    names: set[str] = set()
+    for module in (observability, gateway):
+        for value in vars(module).values():
+            if isinstance(value, prometheus_client.metrics.MetricWrapperBase):
+                base = value._name
+                kind = value._type
+                if kind == "counter":
+                    names |= {base + "_total", base + "_created"}
+                elif kind == "histogram":
+                    names |= {base + "_bucket", base + "_sum", base + "_count", base + "_created"}
+                else:
+                    names.add(base)
+    return names

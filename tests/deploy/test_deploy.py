@@ -9,14 +9,13 @@ is installed. The fixes of issue 15 (volumes, secrets, health checks, migrate jo
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 
 import jsonschema
 import yaml
 
-from tests.deploy.support import HERE, ROOT, load_compose
+from tests.deploy.support import HERE, ROOT, defined_metric_samples, load_compose
 
 compose = load_compose
 
@@ -70,37 +69,6 @@ def test_prometheus_scrapes_every_service_on_its_metrics_port():
         declared = env.get(f"DOPOMOGA_METRICS_PORT_{name.upper()}")
         assert declared == str(port) or (name == "gateway" and f"{port}:{port}" in services[name]["ports"]), name
     assert set(ports) == {"eligibility", "calculation", "budget", "gateway", "treasury"}
-
-
-def _import_first(*names: str):
-    for name in names:
-        try:
-            return importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-    raise ModuleNotFoundError(f"none of {names}")
-
-
-def defined_metric_samples() -> set[str]:
-    """Every sample name the services define (their observability module and the gateway's own)."""
-    import prometheus_client
-
-    observability = _import_first("services.platform.observability", "services.observability")
-    gateway = _import_first("services.gateway.app")
-
-    names: set[str] = set()
-    for module in (observability, gateway):
-        for value in vars(module).values():
-            if isinstance(value, prometheus_client.metrics.MetricWrapperBase):
-                base = value._name
-                kind = value._type
-                if kind == "counter":
-                    names |= {base + "_total", base + "_created"}
-                elif kind == "histogram":
-                    names |= {base + "_bucket", base + "_sum", base + "_count", base + "_created"}
-                else:
-                    names.add(base)
-    return names
 
 
 def test_every_metric_the_dashboard_queries_is_defined():
