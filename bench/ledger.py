@@ -29,10 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dopomoga.budget.ledger import BudgetLedger
-from dopomoga.rules.engine import Engine, decision_id
+from dopomoga.ids import decision_id
+from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import Catalog
 from schemas.events import AllocationSet, EntitlementCalculated, PeriodClosed
-from services.registry.synthetic import SyntheticRegistry
+from services.devstack.synthetic import SyntheticRegistry
 
 FIRST_COME = "zhytomyr.visual-disability-utilities"
 PRO_RATA = "zhytomyr.children-of-fallen"

@@ -32,12 +32,12 @@ from kafka import KafkaConsumer, TopicPartition
 
 from dopomoga.rules.programs import Catalog
 from schemas.events import AllocationSet
-from services.broker import start_broker
-from services.registry.emulator import Registry, producer
-from services.registry.synthetic import SyntheticRegistry
-from services.supervisor import ServiceProcess, Supervisor, service_env
-from services.topology import BY_NAME, TopicSpec, create_topics
-from services.watch import Watcher
+from services.devstack.broker import start_broker
+from services.devstack.registry import Registry, producer
+from services.devstack.supervisor import Supervisor, add_services, service_env
+from services.devstack.synthetic import SyntheticRegistry
+from services.devstack.watch import Watcher
+from services.platform.topology import BY_NAME, PIPELINE, TopicSpec, create_topics
 
 
 def pct(values: list[float], q: float) -> float:
@@ -113,8 +113,7 @@ def main() -> None:
         create_topics(broker.bootstrap)
         envs = service_env(broker.url, Path(tmp), prefix=f"bench{os.getpid()}-", metrics={})
         supervisor = Supervisor()
-        for name in ("eligibility", "calculation", "budget"):
-            supervisor.add(ServiceProcess(name, f"services.{name}", envs[name], Path(tmp) / f"{name}.log"))
+        add_services(supervisor, PIPELINE, envs, Path(tmp))
         with supervisor, Registry(broker.bootstrap) as registry, Watcher(broker.bootstrap) as watcher:
             registry.command(AllocationSet(
                 event_id="bench-alloc", occurred_at=dt.datetime(2024, 1, 2, tzinfo=dt.UTC), program_id=args.program,

@@ -1,4 +1,8 @@
-"""`dopomoga` command line. Sub-command groups live with the code they drive."""
+"""The core's command line: decide, explain, programs, and the ``budget`` group.
+
+Runs alone (``python -m dopomoga.cli``) and never imports the services; the full ``dopomoga``
+command (these plus ``up``, ``topics``, ``treasury``, ``emulate``) is assembled in
+``services/cli.py``, the composition root."""
 
 from __future__ import annotations
 
@@ -15,19 +19,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dopomoga.budget.cli import app as budget_app
+from dopomoga.errors import ApplicationError
 from dopomoga.money import format_uah
-from dopomoga.rules.engine import ApplicationError, Engine
+from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import Catalog, ProgramError
 from schemas.events import ApplicationSubmitted, EntitlementCalculated
-from services.cli import app as services_app
-from services.treasury.cli import app as treasury_app
 
 app = typer.Typer(no_args_is_help=True, help="Dopomoga: municipal social payouts, decided exactly and explained.")
 app.add_typer(budget_app, name="budget", help="Budget ledger: allocations, status, need report.")
-app.add_typer(treasury_app, name="treasury", help="Payment registers and reconciliation.")
-# services.cli adds top-level commands (`up`, `emulate`) and groups (`topics`).
-app.registered_commands.extend(services_app.registered_commands)
-app.registered_groups.extend(services_app.registered_groups)
 
 console = Console()
 err = Console(stderr=True)

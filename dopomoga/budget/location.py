@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dopomoga.budget.ledger import BudgetLedger
 
 
 def var_dir() -> Path:
@@ -29,3 +33,13 @@ def ledger_url(app_id: str | None = None) -> str:
     if runs:
         return f"sqlite:///{runs[-1]}"
     return f"sqlite:///{directory / 'budget.db'}"
+
+
+def open_ledger(url: str | None = None, catalog: Any = None, *, app_id: str | None = None) -> BudgetLedger:
+    """The budget ledger at ``url``, else where ``ledger_url(app_id)`` says (the catalog loaded if not given).
+
+    Imported lazily: the ledger pulls in SQLAlchemy, alembic and the program catalog."""
+    from dopomoga.budget.ledger import BudgetLedger
+    from dopomoga.rules.programs import Catalog
+
+    return BudgetLedger(url or ledger_url(app_id), catalog or Catalog.load())

@@ -27,8 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dopomoga.money import kop_to_decimal_str, uah_to_kop
-from schemas.events import PayoutDecided
-from services.treasury.registers import (
+from dopomoga.treasury.registers import (
     CHANNELS,
     PAIN_NS,
     XML_CHANNELS,
@@ -41,6 +40,7 @@ from services.treasury.registers import (
     register_files,
     validate_pain001,
 )
+from schemas.events import PayoutDecided
 
 
 @dataclass(frozen=True)

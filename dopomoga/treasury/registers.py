@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dopomoga.money import format_uah, kop_to_decimal_str
+from dopomoga.treasury.debtors import Debtor
 from schemas.events import PayoutDecided
-from services.treasury.debtors import Debtor
 
 CHANNELS = ("bank", "treasury", "post", "my_transfer")
 XML_CHANNELS = ("bank", "treasury")

@@ -17,23 +17,23 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter
 
-from dopomoga.budget import ledger as ledger_module
 from dopomoga.budget.ledger import Published
-from dopomoga.budget.location import ledger_url
+from dopomoga.budget.location import open_ledger
 from dopomoga.rules.programs import Catalog, ProgramError
 from schemas.events import AllocationSet, EntitlementCalculated, PeriodClosed
-from services.budget.adapters.gauges import update_budget_gauges
-from services.config import settings
-from services.observability import decision_counter
-from services.runtime import Output, Rejection, Source, StreamService, decode
-from services.topology import BUDGET_COMMANDS, ENTITLEMENTS, PAYOUT_DECISIONS
+from services.platform.config import settings
+from services.platform.gauges import update_budget_gauges
+from services.platform.observability import decision_counter
+from services.platform.rejections import Rejection, Source, decode
+from services.platform.runtime import Output, StreamService
+from services.platform.topology import BUDGET_COMMANDS, ENTITLEMENTS, PAYOUT_DECISIONS
 
 cfg = settings("budget")
 service = StreamService(cfg, outputs=[PAYOUT_DECISIONS])
 catalog = Catalog.load()
 cfg.var_dir.mkdir(parents=True, exist_ok=True)
 # $DOPOMOGA_DB (PostgreSQL in production), else this service's SQLite file under var/.
-ledger = ledger_module.BudgetLedger(ledger_url(cfg.app_id), catalog)
+ledger = open_ledger(catalog=catalog, app_id=cfg.app_id)
 app = service.app
 _COMMAND = TypeAdapter(AllocationSet | PeriodClosed)
 _touched: set[tuple[str, str, str | None]] = set()

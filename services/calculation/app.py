@@ -13,10 +13,11 @@ import functools
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import Catalog
 from schemas.events import EligibilityDecided
-from services.config import settings
-from services.observability import decision_counter
-from services.runtime import Source, StreamService, decode
-from services.topology import ELIGIBILITY_DECISIONS, ENTITLEMENTS, budget_partition_key
+from services.platform.config import settings
+from services.platform.observability import decision_counter
+from services.platform.rejections import Source, decode
+from services.platform.runtime import StreamService
+from services.platform.topology import ELIGIBILITY_DECISIONS, ENTITLEMENTS, budget_partition_key
 
 cfg = settings("calculation")
 service = StreamService(cfg, outputs=[ENTITLEMENTS])

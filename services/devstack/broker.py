@@ -15,7 +15,7 @@ from pathlib import Path
 
 import structlog
 
-from services.supervisor import terminate
+from services.devstack.supervisor import terminate
 
 log = structlog.get_logger("dopomoga.broker")
 

@@ -10,10 +10,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from dopomoga.budget.commands import allocation_set, period_closed
 from dopomoga.money import format_uah
 from schemas.events import AllocationSet
-from services.registry.emulator import Registry, application_key, read_jsonl
-from services.watch import Watcher
+from services.devstack.registry import Registry, application_key, read_jsonl
+from services.devstack.watch import Watcher
+
+DEMO_CLOSER = "dopomoga-demo"  # who closes months in the demo's (and the emulator's) PeriodClosed
 
 
 def load_allocation_file(path: Path) -> list[AllocationSet]:
@@ -32,8 +35,6 @@ def default_allocations(
     """A demo allocation for every (program, year) in the examples that the file does not cover
     (only programs in ``known``, when given: an application naming an unknown program is meant to
     be dead-lettered, not to get a budget)."""
-    import datetime as dt
-
     have = {(a.program_id, a.year) for a in allocations}
     wanted: set[tuple[str, int]] = set()
     for line in lines:
@@ -48,8 +49,7 @@ def default_allocations(
         if known is not None and program_id not in known:
             continue
         try:
-            extra.append(AllocationSet(
-                event_id=f"alloc-demo-{program_id}-{year}", occurred_at=dt.datetime(year, 1, 2, tzinfo=dt.UTC),
+            extra.append(allocation_set(
                 program_id=program_id, year=year, annual_kop=DEFAULT_ANNUAL_KOP, plan={"kind": "even"},
                 amendment_id=f"demo-{program_id}-{year}", legal_reference="demo default allocation (not from a source)",
             ))
@@ -81,8 +81,6 @@ def monthly_allocation(allocations: list[AllocationSet], program_id: str, period
 
 
 def run_demo(bootstrap: str, files: list[Path], allocations_path: Path, timeout_s: float, console: Console) -> bool:
-    from services.cli import period_closed
-
     lines = [line for path in files for line in read_jsonl(path)]
     ids = {key.decode() for key in map(application_key, lines) if key}
     allocations = load_allocation_file(allocations_path)
@@ -119,7 +117,7 @@ def run_demo(bootstrap: str, files: list[Path], allocations_path: Path, timeout_
                 for month in range(1, int(last[5:]) + 1):
                     budget = (program_id, f"{year}-{month:02d}", district)
                     if budget not in closed:
-                        registry.command(period_closed(*budget))
+                        registry.command(period_closed(*budget, closed_by=DEMO_CLOSER))
                         closed.add(budget)
             if all(outcomes.settled(i) for i in ids):
                 break

@@ -14,7 +14,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from schemas.events import AllocationSet, ApplicationSubmitted, PeriodClosed
-from services.topology import APPLICATIONS, BUDGET_COMMANDS, command_key
+from services.platform.topology import APPLICATIONS, BUDGET_COMMANDS, command_key
 
 
 def producer(bootstrap: str, **overrides) -> KafkaProducer:

@@ -1,5 +1,6 @@
 """Supervised service subprocesses: started with the right environment, restarted on crash,
-stopped cleanly (SIGTERM, then SIGKILL) - used by `dopomoga up` and the streaming tests."""
+stopped cleanly (SIGTERM, then SIGKILL) - used by `dopomoga up`, the streaming tests and the bench.
+What runs and how comes from ``services.platform.topology.SERVICES``."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
+
+from services.platform.config import metrics_port_variable
+from services.platform.topology import SERVICE_BY_NAME, SERVICES
 
 log = structlog.get_logger("dopomoga.supervisor")
 
@@ -144,9 +149,9 @@ class Supervisor:
 
 def service_env(broker_url: str, var_dir: Path, prefix: str = "", metrics: dict[str, int] | None = None,
                 extra: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
-    """Environment for each service (metrics ports: 0 = off)."""
+    """Environment for each service of ``SERVICES`` (metrics ports: 0 = off)."""
     envs = {}
-    for name in ("eligibility", "calculation", "budget", "gateway", "treasury"):
+    for name in SERVICE_BY_NAME:
         env = {
             "DOPOMOGA_BROKER": broker_url,
             "DOPOMOGA_VAR": str(var_dir),
@@ -154,7 +159,21 @@ def service_env(broker_url: str, var_dir: Path, prefix: str = "", metrics: dict[
             "PYTHONUNBUFFERED": "1",
         }
         if metrics is not None:
-            env[f"DOPOMOGA_METRICS_PORT_{name.upper()}"] = str(metrics.get(name, 0))
+            env[metrics_port_variable(name)] = str(metrics.get(name, 0))
         env.update(extra or {})
         envs[name] = env
     return envs
+
+
+def default_metrics_ports() -> dict[str, int]:
+    """Each service's declared metrics port (``SERVICES``)."""
+    return {spec.name: spec.metrics_port for spec in SERVICES}
+
+
+def add_services(supervisor: Supervisor, names: Iterable[str], envs: dict[str, dict[str, str]],
+                 logs: Path | None) -> Supervisor:
+    """Add the named services of ``SERVICES`` (``python -m <module>`` each, logs in ``logs/<name>.log``)."""
+    for name in names:
+        spec = SERVICE_BY_NAME[name]
+        supervisor.add(ServiceProcess(name, spec.module, envs[name], logs / f"{name}.log" if logs else None))
+    return supervisor

@@ -19,7 +19,8 @@ from pathlib import Path
 from schwifty import IBAN
 from stdnum.ua import rntrc
 
-from dopomoga.rules.engine import ApplicationError, Engine
+from dopomoga.errors import ApplicationError
+from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import Catalog, Program
 from schemas.events import Applicant, ApplicationSubmitted, Payment
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas.events import TRUSTED, PayoutDecided, Rejected
-from services.topology import (
+from services.platform.topology import (
     APPLICATIONS,
     BY_NAME,
     DEAD_LETTER,

@@ -13,11 +13,12 @@ from dopomoga.rules.engine import Engine
 from dopomoga.rules.history import Grant
 from dopomoga.rules.programs import Catalog
 from schemas.events import ApplicationSubmitted, PayoutDecided
-from services.config import settings
 from services.eligibility.adapters.history import SqliteGrantHistory
-from services.observability import decision_counter
-from services.runtime import Source, StreamService, decode
-from services.topology import APPLICATIONS, ELIGIBILITY_DECISIONS, PAYOUT_DECISIONS
+from services.platform.config import settings
+from services.platform.observability import decision_counter
+from services.platform.rejections import Source, decode
+from services.platform.runtime import StreamService
+from services.platform.topology import APPLICATIONS, ELIGIBILITY_DECISIONS, PAYOUT_DECISIONS
 
 cfg = settings("eligibility")
 service = StreamService(cfg, outputs=[ELIGIBILITY_DECISIONS])

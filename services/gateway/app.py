@@ -14,40 +14,43 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import os
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dopomoga.budget.commands import allocation_set, period_closed
+from dopomoga.budget.location import open_ledger
 from dopomoga.money import format_uah, kop_to_decimal_str
 from dopomoga.rules.parameters import ParameterError
 from dopomoga.rules.programs import Catalog
 from schemas.events import (
-    AllocationSet,
     ApplicationSubmitted,
     EntitlementCalculated,
-    Identifier,
-    Kopiyky,
-    MonthlyPlan,
     PayoutDecided,
-    Period,
-    PeriodClosed,
-    ProgramId,
-    ShortText,
 )
 from services.gateway.auth import KeyStore, Principal
 from services.gateway.ingest import IngestLog, fingerprint
-from services.observability import EVENTS_PRODUCED
-from services.topology import APPLICATIONS, BUDGET_COMMANDS, command_key
+from services.gateway.models import (
+    ERRORS,
+    Accepted,
+    AllocationRequest,
+    CommandAccepted,
+    ErrorBody,
+    IngestResponse,
+    PeriodCloseRequest,
+)
+from services.platform.gauges import update_budget_gauges
+from services.platform.observability import EVENTS_PRODUCED
+from services.platform.topology import APPLICATIONS, BUDGET_COMMANDS, command_key
 
 SERVICE = "gateway"
 MAX_BATCH = 1000
@@ -66,64 +69,6 @@ TAGS = [
 ]
 
 
-# -- request and response models ---------------------------------------------------------------
-
-class Accepted(BaseModel):
-    application_id: str
-    status: Literal["accepted", "duplicate"]
-
-
-class IngestResponse(BaseModel):
-    accepted: int = Field(description="newly published")
-    duplicates: int = Field(description="already published with the same content (not published again)")
-    results: list[Accepted]
-
-
-class AllocationRequest(BaseModel):
-    """An annual appropriation and its monthly plan (becomes an ``AllocationSet`` event)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    program_id: ProgramId
-    district: Annotated[str, Field(max_length=64)] | None = None
-    year: Annotated[int, Field(ge=2000, le=2100)]
-    annual_kop: Kopiyky
-    plan: MonthlyPlan
-    amendment_id: Identifier = Field(description="id of this decision of the council; re-posting it is idempotent")
-    legal_reference: ShortText
-
-
-class PeriodCloseRequest(BaseModel):
-    """Close a month: pro-rata claims are settled, the month's decisions become final."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    program_id: ProgramId
-    district: Annotated[str, Field(max_length=64)] | None = None
-    period: Period
-    closed_by: Identifier | None = Field(default=None, description="default: the API key's name")
-
-
-class CommandAccepted(BaseModel):
-    event_id: str
-    event_type: str
-    topic: str
-    key: str
-
-
-class ErrorBody(BaseModel):
-    error: str
-    message: str
-    errors: list[dict[str, Any]] | None = None
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "no or unknown X-API-Key"},
-    403: {"model": ErrorBody, "description": "the key lacks the role"},
-    422: {"model": ErrorBody, "description": "invalid input"},
-}
-
-
 # -- the application -----------------------------------------------------------------------------
 
 class Gateway:
@@ -140,7 +85,7 @@ class Gateway:
         self._ledger = ledger
         self._ledger_factory = ledger_factory or _open_ledger
         if ingest_log is None:
-            from services.config import settings
+            from services.platform.config import settings
 
             ingest_log = IngestLog(settings(SERVICE).var_dir / "gateway-ingest.sqlite")
         self.ingest = ingest_log
@@ -180,16 +125,16 @@ class Gateway:
 def _kafka_producer() -> Any:
     from kafka import KafkaProducer
 
-    from services.config import settings
+    from services.platform.config import settings
 
     return KafkaProducer(bootstrap_servers=settings(SERVICE).bootstrap.split(","), acks="all", linger_ms=5,
                          client_id="dopomoga-gateway", request_timeout_ms=int(SEND_TIMEOUT_S * 1000))
 
 
 def _open_ledger() -> Any:
-    from services.treasury.exporter import open_ledger
+    from services.platform.config import ledger_app_id
 
-    return open_ledger()
+    return open_ledger(app_id=ledger_app_id())
 
 
 def _messages(exc: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
@@ -417,8 +362,6 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         ledger = gw().ledger()
         status = _plain(ledger.status(program_id, period, district))
         try:
-            from services.budget.adapters.gauges import update_budget_gauges
-
             update_budget_gauges(ledger, [(program_id, period, district)])
         except Exception:  # gauges are a convenience; the answer does not depend on them
             pass
@@ -457,12 +400,8 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     def set_allocation(request: AllocationRequest, principal: Principal = admin) -> CommandAccepted:
         """Set or amend a program's annual appropriation -> `budget-commands` (AllocationSet)."""
         _program(request.program_id)
-        ident = hashlib.sha256(
-            f"{request.program_id}|{request.district or ''}|{request.year}|{request.amendment_id}".encode()
-        ).hexdigest()[:32]
         try:
-            event = AllocationSet(event_id=f"alloc-{ident}", occurred_at=dt.datetime.now(dt.UTC),
-                                  **request.model_dump())
+            event = allocation_set(occurred_at=dt.datetime.now(dt.UTC), **request.model_dump())
         except ValidationError as exc:
             errors = _messages(exc)
             raise HTTPException(422, _summary(errors)) from None
@@ -475,14 +414,10 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     def close_period(request: PeriodCloseRequest, principal: Principal = admin) -> CommandAccepted:
         """Close a month -> `budget-commands` (PeriodClosed). Closing twice is harmless (same event id)."""
         _program(request.program_id)
-        ident = hashlib.sha256(
-            f"{request.program_id}|{request.district or ''}|{request.period}".encode()
-        ).hexdigest()[:32]
         closed_by = request.closed_by or "".join(c if c.isalnum() or c in "._:-" else "-" for c in principal.name)[:96]
         try:
-            event = PeriodClosed(event_id=f"close-{ident}", occurred_at=dt.datetime.now(dt.UTC),
-                                 program_id=request.program_id, district=request.district, period=request.period,
-                                 closed_by=closed_by or "operator")
+            event = period_closed(request.program_id, request.period, request.district,
+                                  closed_by=closed_by or "operator", occurred_at=dt.datetime.now(dt.UTC))
         except ValidationError as exc:
             raise HTTPException(422, _summary(_messages(exc))) from None
         key = command_key(event.program_id, event.period, event.district)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_METRICS_PORTS = {"eligibility": 9101, "calculation": 9102, "budget": 9103, "gateway": 9104, "treasury": 9105}
+from services.platform.topology import SERVICE_BY_NAME, bootstrap_of
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,6 @@ class ServiceSettings:
 
     @property
     def bootstrap(self) -> str:
-        from services.topology import bootstrap_of
-
         return bootstrap_of(self.broker_url)
 
 
@@ -30,16 +28,28 @@ def settings(service: str) -> ServiceSettings:
     """DOPOMOGA_BROKER (kafka://host:port), DOPOMOGA_APP_PREFIX (unique ids per test run),
     DOPOMOGA_VAR (state directory), DOPOMOGA_METRICS_PORT_<SERVICE> (0 = off),
     DOPOMOGA_BATCH / DOPOMOGA_BATCH_WITHIN (stream.take batching)."""
+    spec = SERVICE_BY_NAME[service]
     prefix = os.environ.get("DOPOMOGA_APP_PREFIX", "")
-    port_env = os.environ.get(f"DOPOMOGA_METRICS_PORT_{service.upper()}")
-    port = int(port_env) if port_env is not None else DEFAULT_METRICS_PORTS.get(service)
+    port_env = os.environ.get(metrics_port_variable(service))
+    port = int(port_env) if port_env is not None else spec.metrics_port
     var_dir = Path(os.environ.get("DOPOMOGA_VAR", "var"))
     return ServiceSettings(
         service=service,
         broker_url=os.environ.get("DOPOMOGA_BROKER", "kafka://127.0.0.1:9092"),
-        app_id=f"{prefix}dopomoga-{service}",
+        app_id=prefix + spec.group,
         var_dir=var_dir,
         metrics_port=port or None,
         batch_size=int(os.environ.get("DOPOMOGA_BATCH", "500")),
         batch_within_s=float(os.environ.get("DOPOMOGA_BATCH_WITHIN", "0.02")),
     )
+
+
+def metrics_port_variable(service: str) -> str:
+    return f"DOPOMOGA_METRICS_PORT_{service.upper()}"
+
+
+def ledger_app_id() -> str | None:
+    """The budget service's app id when this process belongs to a prefixed run (``dopomoga up``, tests),
+    so the gateway and the treasury open the ledger that run's budget service writes; else ``None``
+    (``dopomoga.budget.location.ledger_url`` then finds the newest one)."""
+    return settings("budget").app_id if os.environ.get("DOPOMOGA_APP_PREFIX") else None

@@ -15,7 +15,7 @@ the coroutine, already started, continues in a task under mode's own ``wait_firs
 so a delivery blocked on flow control is still abandoned when the flow is suspended
 (a rebalance), exactly as before. Any other call goes to mode unchanged.
 
-Installed by ``services.runtime.make_app`` (``DopomogaApp``); re-check against
+Installed by ``services.platform.runtime.make_app`` (``DopomogaApp``); re-check against
 ``Consumer._drain_messages`` when upgrading Faust (pinned 0.15.3).
 """
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from services.observability import BUDGET_COEFFICIENT, BUDGET_UTILISATION
+from services.platform.observability import BUDGET_COEFFICIENT, BUDGET_UTILISATION
 
 
 def _get(status: Any, *names: str) -> Any:

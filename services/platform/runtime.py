@@ -1,5 +1,6 @@
 """What the three Faust services share: the app factory (settings that work on Tansu),
-decoding with dead-letter classification, the batch loop and the lag gauge.
+the batch loop, the outbox and the lag gauge (decoding and dead-letter records are in
+``services.platform.rejections``).
 
 No business logic here: decisions come from ``dopomoga`` (engine, ledger).
 """
@@ -7,26 +8,19 @@ No business logic here: decisions come from ``dopomoga`` (engine, ledger).
 from __future__ import annotations
 
 import asyncio
-import base64
-import datetime as dt
 import gc
-import json
 import os
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import faust
 from aiokafka.partitioner import murmur2
-from pydantic import BaseModel, ValidationError
 
-from dopomoga.rules.engine import decision_id
-from schemas.events import SCHEMA_VERSION, TRUSTED, Rejected
-from services.config import ServiceSettings
-from services.eager import DopomogaApp
-from services.observability import (
+from services.platform.config import ServiceSettings
+from services.platform.eager import DopomogaApp
+from services.platform.observability import (
     CONSUMER_LAG,
     DECISION_LATENCY,
     EVENTS_CONSUMED,
@@ -35,117 +29,13 @@ from services.observability import (
     configure_logging,
     serve_metrics,
 )
-from services.topology import BY_NAME, DEAD_LETTER, MAX_MESSAGE_BYTES
-
-M = TypeVar("M", bound=BaseModel)
-UTC = dt.UTC
-#: Original bytes kept in a dead-letter record (the whole message up to this size).
-MAX_ORIGINAL_KEPT = 640 * 1024
-
-
-class Rejection(Exception):
-    """An input this service cannot process; it goes to ``dead-letter`` with the reason."""
-
-    def __init__(self, reason_code: str, reason: str):
-        super().__init__(reason)
-        self.reason_code = reason_code
-        self.reason = reason
+from services.platform.rejections import Rejection, Source, dead_letter
+from services.platform.topology import BY_NAME, DEAD_LETTER
 
 
 def _frames(exc: BaseException) -> str:
     """Where an exception happened (file:line of each frame), without its message (may hold personal data)."""
     return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(traceback.extract_tb(exc.__traceback__)))
-
-
-def _where(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc) or "(event)"
-
-
-def classify_validation(exc: ValidationError) -> Rejection:
-    """A reason code and a readable reason, without echoing input values (personal data)."""
-    errors = exc.errors(include_url=False, include_input=True)
-    code = "invalid_event"
-    for err in errors:
-        loc = tuple(str(p) for p in err["loc"])
-        msg = err["msg"]
-        if "schema_version" in loc:
-            code = "unsupported_schema_version"
-        elif "iban" in loc or "IBAN" in msg:
-            code = "invalid_iban"
-        elif loc[:1] in (("applicant",), ("payee",)) and any(w in msg for w in ("РНОКПП", "ЄДРПОУ", "passport")):
-            code = "invalid_identifier"
-        elif err["type"] == "int_type" and isinstance(err.get("input"), float):
-            code = "float_money"
-        else:
-            continue
-        break
-    reason = "; ".join(f"{_where(err['loc'])}: {err['msg']}" for err in errors[:5])
-    if len(errors) > 5:
-        reason += f"; and {len(errors) - 5} more"
-    return Rejection(code, reason[:1900])
-
-
-def decode(model: type[M], raw: bytes | None, *, trusted: bool = False) -> M:
-    """Bytes -> event, or ``Rejection`` (oversized, invalid_json, unsupported_schema_version, ...).
-
-    ``trusted=True`` only for topics our own services produce (``eligibility-decisions``,
-    ``entitlements``, ``payout-decisions``): identifiers and IBANs were checked where the
-    application entered, so their check-digit/registry checks are skipped (``schemas.events.TRUSTED``).
-    """
-    if raw is None:
-        raise Rejection("empty_message", "the message has no value")
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise Rejection("oversized", f"the message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES} bytes")
-    try:
-        return model.model_validate_json(raw, context=TRUSTED if trusted else None)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        if first["type"] == "json_invalid":
-            raise Rejection("invalid_json", f"not valid JSON: {first['msg']}") from None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise Rejection("invalid_json", "not valid JSON") from None
-        if not isinstance(data, dict):
-            raise Rejection("invalid_json", f"expected a JSON object, got {type(data).__name__}") from None
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            shown = version if isinstance(version, int | str) and len(str(version)) < 20 else "?"
-            raise Rejection(
-                "unsupported_schema_version",
-                f"schema_version {shown!r} is not supported; this service reads version {SCHEMA_VERSION}",
-            ) from None
-        raise classify_validation(exc) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    topic: str
-    partition: int | None
-    offset: int | None
-    timestamp: float | None = None
-
-
-def dead_letter(service: str, source: Source, raw: bytes | None, rejection: Rejection) -> Rejected:
-    """The Rejected record of an input; its id is derived from (service, topic, partition, offset)."""
-    original = raw or b""
-    reason = rejection.reason
-    if len(original) > MAX_ORIGINAL_KEPT:
-        reason = f"{reason} (original truncated to the first {MAX_ORIGINAL_KEPT} of {len(original)} bytes)"
-        original = original[:MAX_ORIGINAL_KEPT]
-    when = dt.datetime.fromtimestamp(source.timestamp, UTC) if source.timestamp else dt.datetime.now(UTC)
-    ident = decision_id(f"rejected:{service}", f"{source.topic}:{source.partition}:{source.offset}")
-    return Rejected(
-        event_id=ident,
-        occurred_at=when,
-        service=service,
-        source_topic=source.topic,
-        source_partition=source.partition,
-        source_offset=source.offset,
-        reason_code=rejection.reason_code,
-        reason=reason[:2000],
-        original_b64=base64.b64encode(original).decode("ascii"),
-    )
 
 
 Output = tuple[str, str, bytes]  # (topic, key, value)
@@ -185,7 +75,7 @@ def make_app(cfg: ServiceSettings, **overrides: Any) -> faust.App:
     )
     options.update(overrides)
     (cfg.var_dir / "faust").mkdir(parents=True, exist_ok=True)
-    return DopomogaApp(cfg.app_id, **options)  # Faust's app, consumer delivering eagerly (services/eager.py)
+    return DopomogaApp(cfg.app_id, **options)  # Faust's app, consumer delivering eagerly (services/platform/eager.py)
 
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:

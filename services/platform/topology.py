@@ -1,4 +1,4 @@
-"""Kafka topology of Dopomoga's streaming services, declared once.
+"""Kafka topology of Dopomoga's streaming services, declared once: the topics and the services.
 
 Every topic is created explicitly (Tansu auto-creates unknown topics with 4 partitions on
 a Metadata request, and Faust does not create source topics). ``entitlements`` and
@@ -56,6 +56,48 @@ TOPICS: tuple[TopicSpec, ...] = (
               description="events no service could process, with the original bytes and the reason"),
 )
 BY_NAME = {t.name: t for t in TOPICS}
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One deployable: how it runs, what it reads and writes, where its metrics are.
+
+    ``python -m <module>`` runs it (``dopomoga up``, the supervisor, the streaming tests, the
+    bench, the Dockerfile's image); ``metrics_port`` is the default of
+    ``DOPOMOGA_METRICS_PORT_<NAME>``; ``group`` is its Kafka consumer group (and Faust app id,
+    prefixed per run by ``DOPOMOGA_APP_PREFIX``); ``pipeline`` marks the stream services an
+    application passes through on its way to a payout decision.
+    """
+
+    name: str
+    module: str
+    metrics_port: int
+    consumes: tuple[str, ...] = ()
+    produces: tuple[str, ...] = ()
+    pipeline: bool = False
+    description: str = ""
+
+    @property
+    def group(self) -> str:
+        return f"dopomoga-{self.name}"
+
+
+# Adding a service is one entry here (and its package under services/).
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("eligibility", "services.eligibility", 9101, (APPLICATIONS, PAYOUT_DECISIONS),
+                (ELIGIBILITY_DECISIONS, DEAD_LETTER), pipeline=True,
+                description="who qualifies; grant history fed back from payout decisions"),
+    ServiceSpec("calculation", "services.calculation", 9102, (ELIGIBILITY_DECISIONS,), (ENTITLEMENTS, DEAD_LETTER),
+                pipeline=True, description="how much, with a trace"),
+    ServiceSpec("budget", "services.budget", 9103, (ENTITLEMENTS, BUDGET_COMMANDS), (PAYOUT_DECISIONS, DEAD_LETTER),
+                pipeline=True, description="the budget ledger: what is paid within the allocation"),
+    ServiceSpec("gateway", "services.gateway", 9104, (), (APPLICATIONS, BUDGET_COMMANDS),
+                description="HTTP API for registries, operators and budget administrators"),
+    ServiceSpec("treasury", "services.treasury", 9105, (PAYOUT_DECISIONS,), (DEAD_LETTER,),
+                description="payment registers from final payout decisions"),
+)
+SERVICE_BY_NAME = {s.name: s for s in SERVICES}
+PIPELINE = tuple(s.name for s in SERVICES if s.pipeline)
 CO_PARTITIONED = (ENTITLEMENTS, BUDGET_COMMANDS)
 assert len({BY_NAME[n].partitions for n in CO_PARTITIONED}) == 1, "entitlements and budget-commands must be co-partitioned"
 

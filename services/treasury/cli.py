@@ -11,7 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dopomoga.budget.location import open_ledger
 from dopomoga.money import format_uah
+from services.platform.topology import SERVICE_BY_NAME
 
 app = typer.Typer(no_args_is_help=True, help="Payment registers (pain.001, bank/post/MY TRANSFER CSV) and reconciliation.")
 console = Console()
@@ -20,10 +22,10 @@ _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def _ledger(db: str | None):
-    from services.treasury.exporter import open_ledger
+    from services.platform.config import ledger_app_id
 
     try:
-        return open_ledger(db)
+        return open_ledger(db, app_id=ledger_app_id())
     except ImportError:
         err.print("[red]the budget ledger (dopomoga.budget.ledger) is not available in this installation[/red]")
         raise typer.Exit(2) from None
@@ -40,9 +42,9 @@ def export_cmd(
 ) -> None:
     """Write the registers of one program and month from the ledger's final payouts."""
     from dopomoga.rules.programs import Catalog
-    from services.treasury.debtors import DebtorError
-    from services.treasury.exporter import DEFAULT_OUT, export_period
-    from services.treasury.registers import ExportError
+    from dopomoga.treasury.debtors import DebtorError
+    from dopomoga.treasury.export import DEFAULT_OUT, export_period
+    from dopomoga.treasury.registers import ExportError
 
     if not _PERIOD.match(period):
         err.print(f"[red]period must be YYYY-MM, got {period!r}[/red]")
@@ -84,8 +86,8 @@ def reconcile(
     as_json: bool = typer.Option(False, "--json", help="machine-readable report"),
 ) -> None:
     """Compare a register directory with the ledger; list every difference (exit 1 if any)."""
-    from services.treasury.exporter import reconcile_with_ledger
-    from services.treasury.reconcile import RegisterFormatError
+    from dopomoga.treasury.export import reconcile_with_ledger
+    from dopomoga.treasury.reconcile import RegisterFormatError
 
     ledger = _ledger(db)
     try:
@@ -118,15 +120,15 @@ def consume(
     broker: str | None = typer.Option(None, "--broker", help="kafka://host:port (default: $DOPOMOGA_BROKER)"),
     db: str | None = typer.Option(None, "--db", help="export from this ledger (default: from the spooled decisions)"),
     out: Path | None = typer.Option(None, "--out", help="registers root (default: var/registers)"),
-    group: str = typer.Option("dopomoga-treasury", help="consumer group id"),
+    group: str = typer.Option(SERVICE_BY_NAME["treasury"].group, help="consumer group id"),
     idle_exit: float | None = typer.Option(None, help="stop after this many idle seconds (default: run forever)"),
 ) -> None:
     """Follow `payout-decisions` and rewrite the registers of every month a final decision touches."""
-    from services.config import settings
-    from services.observability import configure_logging, serve_metrics
-    from services.topology import bootstrap_of
+    from dopomoga.treasury.export import DEFAULT_OUT
+    from services.platform.config import settings
+    from services.platform.observability import configure_logging, serve_metrics
+    from services.platform.topology import bootstrap_of
     from services.treasury.consumer import Follower, Spool, run
-    from services.treasury.exporter import DEFAULT_OUT
 
     cfg = settings("treasury")
     log = configure_logging("treasury")

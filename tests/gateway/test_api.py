@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dopomoga.budget.commands import allocation_set_id, period_closed
 from dopomoga.budget.ledger import BudgetLedger
 from services.gateway.auth import KeyConfigError, KeyStore
 from tests.factories import application
@@ -116,6 +117,8 @@ def test_budget_commands_are_published_with_their_keys(client, producer):
     again = client.post("/budget/periods/close", json={"program_id": CENT, "period": "2023-04"},
                         headers=headers("budget_admin"))
     assert again.json()["event_id"] == close.json()["event_id"]
+    # One event-id scheme: the gateway's close is the CLI's and the demo's (dopomoga.budget.commands).
+    assert close.json()["event_id"] == period_closed(CENT, "2023-04").event_id
     topic, key, value = producer.sent[0]
     # Budget commands are keyed by budget year, like the claims they order against.
     assert (topic, key) == ("budget-commands", f"{CENT}:2023".encode())
@@ -128,6 +131,12 @@ def test_budget_commands_are_published_with_their_keys(client, producer):
         "program_id": CENT, "year": 2023, "annual_kop": 12.5, "plan": {"kind": "even"},
         "amendment_id": "a1", "legal_reference": "x"})
     assert alloc.status_code == 422
+    alloc = client.post("/budget/allocations", headers=headers("budget_admin"), json={
+        "program_id": CENT, "year": 2023, "annual_kop": 1_200_000_00, "plan": {"kind": "even"},
+        "amendment_id": "a1", "legal_reference": "x"})
+    assert alloc.status_code == 202
+    assert alloc.json()["event_id"] == allocation_set_id(CENT, 2023, None, "a1")
+    assert json.loads(producer.sent[-1][2])["event_id"] == alloc.json()["event_id"]
     bad_period = client.post("/budget/periods/close", json={"program_id": CENT, "period": "2023-13"},
                              headers=headers("budget_admin"))
     assert bad_period.status_code == 422

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from services.broker import start_broker
-from services.supervisor import ServiceProcess, Supervisor, service_env
-from services.topology import create_topics
+from services.devstack.broker import start_broker
+from services.devstack.supervisor import Supervisor, add_services, service_env
+from services.platform.topology import PIPELINE, create_topics
 
-SERVICES = ("eligibility", "calculation", "budget")
+SERVICES = PIPELINE  # eligibility, calculation, budget
 
 
 def ledger_available() -> bool:
@@ -46,8 +46,7 @@ def stack(broker, run_id, tmp_path_factory):
     envs = service_env(broker.url, var, prefix=run_id, metrics={})
     supervisor = Supervisor(backoff_s=0.5)
     names = SERVICES if ledger_available() else SERVICES[:2]
-    for name in names:
-        supervisor.add(ServiceProcess(name, f"services.{name}", envs[name], var / f"{name}.log"))
+    add_services(supervisor, names, envs, var)
     supervisor.start()
     supervisor.var = var  # type: ignore[attr-defined]
     yield supervisor

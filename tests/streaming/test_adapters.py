@@ -11,10 +11,10 @@ import pytest
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.history import Grant
 from schemas.events import ApplicationSubmitted, Rejected
+from services.devstack.synthetic import SyntheticRegistry, rnokpp, ua_iban
 from services.eligibility.adapters.history import SqliteGrantHistory
-from services.registry.synthetic import SyntheticRegistry, rnokpp, ua_iban
-from services.runtime import Rejection, Source, dead_letter, decode
-from services.topology import BY_NAME, CO_PARTITIONED, MAX_MESSAGE_BYTES, TOPICS, command_key
+from services.platform.rejections import Rejection, Source, dead_letter, decode
+from services.platform.topology import BY_NAME, CO_PARTITIONED, MAX_MESSAGE_BYTES, TOPICS, command_key
 
 
 def grant(app_id: str, key: str = "rnokpp:1", program: str = "zhytomyr.centenarians", on: str = "2023-04-03"):

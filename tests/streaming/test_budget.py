@@ -6,13 +6,13 @@ import datetime as dt
 
 import pytest
 
+from dopomoga.budget.commands import period_closed
 from dopomoga.rules.engine import Engine
 from schemas.events import AllocationSet, EntitlementCalculated
-from services.cli import period_closed
-from services.registry.emulator import Registry
-from services.registry.synthetic import SyntheticRegistry
-from services.topology import ENTITLEMENTS
-from services.watch import Watcher
+from services.devstack.registry import Registry
+from services.devstack.synthetic import SyntheticRegistry
+from services.devstack.watch import Watcher
+from services.platform.topology import ENTITLEMENTS
 from tests.streaming.conftest import ledger_available, wait_for
 from tests.streaming.test_pipeline import TopicReader
 

@@ -10,8 +10,8 @@ from collections import defaultdict
 import pytest
 
 from dopomoga.budget.allocation import cumulative, monthly_plan
-from services.registry.emulator import Registry
-from services.registry.synthetic import SyntheticRegistry
+from services.devstack.registry import Registry
+from services.devstack.synthetic import SyntheticRegistry
 from tests.streaming.conftest import ledger_available, wait_for
 from tests.streaming.test_budget import allocations, applied, drive_to_final
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from services.demo import default_allocations
+from services.devstack.demo import default_allocations
 
 
 def _line(program_id: str, submitted_on: str) -> bytes:

@@ -1,4 +1,4 @@
-"""The services' Faust consumer starts each message's delivery eagerly (services/eager.py).
+"""The services' Faust consumer starts each message's delivery eagerly (services/platform/eager.py).
 
 No broker needed: these drive ``EagerConsumer.wait_first`` as ``Consumer._drain_messages``
 calls it, ``wait_first(callback(message), consumer.suspend_flow.wait())``.
@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from services.eager import DopomogaApp, EagerConsumer
+from services.platform.eager import DopomogaApp, EagerConsumer
 
 
 def make_consumer() -> EagerConsumer:

@@ -15,11 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dopomoga.rules.engine import Engine
 from schemas.events import PayoutDecided
-from services.broker import free_port, start_broker
-from services.registry.emulator import Registry
-from services.registry.synthetic import SyntheticRegistry
-from services.supervisor import ServiceProcess, Supervisor, service_env
-from services.topology import PAYOUT_DECISIONS, create_topics
+from services.devstack.broker import free_port, start_broker
+from services.devstack.registry import Registry
+from services.devstack.supervisor import Supervisor, add_services, service_env
+from services.devstack.synthetic import SyntheticRegistry
+from services.platform.topology import PAYOUT_DECISIONS, create_topics
 from tests.streaming.conftest import SERVICES, wait_for
 from tests.streaming.test_pipeline import TopicReader
 
@@ -49,8 +49,7 @@ def test_after_a_run_the_counters_equal_the_events_and_decisions(tmp_path, catal
         create_topics(broker.bootstrap)
         ports = {name: free_port() for name in SERVICES}
         envs = service_env(broker.url, tmp_path, prefix=f"metrics{os.getpid()}-", metrics=ports)
-        for name in SERVICES:
-            supervisor.add(ServiceProcess(name, f"services.{name}", envs[name], tmp_path / f"{name}.log"))
+        add_services(supervisor, SERVICES, envs, tmp_path)
         supervisor.start()
         apps = list(SyntheticRegistry(catalog, seed=501).generate(80))
         n = len(apps)

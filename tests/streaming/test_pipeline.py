@@ -11,9 +11,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 from dopomoga.rules.engine import Engine
 from schemas.events import EntitlementCalculated, Rejected
-from services.registry.emulator import Registry
-from services.registry.synthetic import SyntheticRegistry
-from services.topology import BY_NAME, DEAD_LETTER, ENTITLEMENTS
+from services.devstack.registry import Registry
+from services.devstack.synthetic import SyntheticRegistry
+from services.platform.topology import BY_NAME, DEAD_LETTER, ENTITLEMENTS
 from tests.streaming.conftest import ledger_available, wait_for
 
 pytestmark = pytest.mark.broker

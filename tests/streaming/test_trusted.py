@@ -16,10 +16,11 @@ from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
 from dopomoga.rules.engine import Engine
 from schemas.events import TRUSTED, ApplicationSubmitted, EligibilityDecided, EntitlementCalculated
+from services.devstack.synthetic import SyntheticRegistry
 from services.gateway.app import Gateway, create_app
 from services.gateway.ingest import IngestLog
-from services.registry.synthetic import SyntheticRegistry
-from services.runtime import Outbox, Rejection, decode, key_partition
+from services.platform.rejections import Rejection, decode
+from services.platform.runtime import Outbox, key_partition
 from tests.gateway.conftest import FakeProducer, headers, keystore
 
 BAD_RNOKPP = "1234567890"

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
 from typer.testing import CliRunner
 
-from services.treasury import exporter
+from dopomoga.treasury import export
+from dopomoga.treasury.registers import ExportError
+from schemas.events import Rejected
+from services.treasury import cli
 from services.treasury.cli import app
 from services.treasury.consumer import Follower, Spool, run
 from tests.treasury.fakes import PERIOD, PROGRAM, FakeLedger, payout, payouts
@@ -23,6 +27,12 @@ def test_follower_writes_registers_from_final_decisions_only(tmp_path):
     follower.handle(None)
     written = follower.flush()
     assert len(written) == 1 and follower.rejected == 2
+    dead = follower.take_dead_letters()
+    assert [(r.service, r.source_topic, r.reason_code) for r in dead] == [
+        ("treasury", "payout-decisions", "invalid_json"),
+        ("treasury", "payout-decisions", "empty_message"),
+    ]
+    assert follower.take_dead_letters() == []
     summary = json.loads((written[0] / "control.json").read_text(encoding="utf-8"))
     assert summary["count"] == 30 and summary["sum_kop"] == sum(p.payout_kop for p in decisions)
     before = {p.name: p.read_bytes() for p in written[0].iterdir()}
@@ -32,6 +42,67 @@ def test_follower_writes_registers_from_final_decisions_only(tmp_path):
         again.handle(decision.model_dump_json().encode())
     assert again.flush() == []
     assert {p.name: p.read_bytes() for p in written[0].iterdir()} == before
+
+
+def test_the_spool_path_checks_control_totals_too_and_writes_nothing_when_they_differ(tmp_path, monkeypatch):
+    real = export.build_registers
+
+    def dropping_one(payouts, *args, **kwargs):  # a defect that loses a payment
+        return real(list(payouts)[1:], *args, **kwargs)
+
+    monkeypatch.setattr(export, "build_registers", dropping_one)
+    follower = Follower(tmp_path / "out", Spool(tmp_path / "spool"))
+    for decision in payouts(10):
+        follower.handle(decision.model_dump_json().encode())
+    assert follower.flush() == []
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ExportError, match="control totals"):
+        export.export_registers(payouts(10), PROGRAM, PERIOD, tmp_path / "out", debtor=follower.debtors["default"])
+
+
+def test_run_publishes_an_invalid_event_to_dead_letter_before_committing(tmp_path):
+    good = payouts(3)
+    records = [SimpleNamespace(value=d.model_dump_json().encode(), topic="payout-decisions", partition=2,
+                               offset=i, timestamp=1_700_000_000_000) for i, d in enumerate(good)]
+    records.append(SimpleNamespace(value=b'{"event_type": "PayoutDecided"}', topic="payout-decisions", partition=2,
+                                   offset=3, timestamp=1_700_000_000_000))
+    log: list[str] = []
+
+    class FakeConsumer:
+        def __init__(self, topic, **config):
+            self.batches = [{("payout-decisions", 2): records}]
+
+        def poll(self, timeout_ms, max_records):
+            return self.batches.pop(0) if self.batches else {}
+
+        def commit(self):
+            log.append("commit")
+
+        def close(self):
+            pass
+
+    class FakeProducer:
+        def __init__(self, **config):
+            assert config["acks"] == "all"
+
+        def send(self, topic, key, value):
+            log.append(("send", topic, key, Rejected.model_validate_json(value)))
+
+        def flush(self):
+            log.append("flush")
+
+        def close(self):
+            pass
+
+    follower = Follower(tmp_path / "out", Spool(tmp_path / "spool"))
+    seen = run("127.0.0.1:1", follower, idle_timeout_s=0.05, poll_ms=1, consumer_factory=FakeConsumer,
+               producer_factory=FakeProducer)
+    assert seen == 4 and follower.rejected == 1
+    (_, topic, key, rejected), *rest = log
+    assert (topic, key, rest) == ("dead-letter", b"payout-decisions", ["flush", "commit"])
+    assert (rejected.source_partition, rejected.source_offset, rejected.reason_code) == (2, 3, "invalid_event")
+    assert rejected.occurred_at.timestamp() == 1_700_000_000
+    assert (tmp_path / "out" / PROGRAM / PERIOD / "control.json").exists()
 
 
 def test_run_polls_commits_and_stops_when_idle(tmp_path):
@@ -62,7 +133,7 @@ def test_run_polls_commits_and_stops_when_idle(tmp_path):
 
 def test_cli_export_and_reconcile(tmp_path, monkeypatch):
     ledger = FakeLedger(payouts(40))
-    monkeypatch.setattr(exporter, "open_ledger", lambda url=None, catalog=None: ledger)
+    monkeypatch.setattr(cli, "open_ledger", lambda url=None, catalog=None, app_id=None: ledger)
     runner = CliRunner()
     result = runner.invoke(app, ["export", "--program", PROGRAM, "--period", PERIOD, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from services.treasury.exporter import export_period, reconcile_with_ledger
-from services.treasury.reconcile import reconcile_dir
+from dopomoga.treasury.export import export_period, reconcile_with_ledger
+from dopomoga.treasury.reconcile import reconcile_dir
 from tests.treasury.fakes import PERIOD, PROGRAM, FakeLedger, payout, payouts
 
 

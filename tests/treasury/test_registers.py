@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from dopomoga.money import kop_to_decimal_str
-from services.treasury.debtors import DEFAULT_DEBTORS, Debtor, debtor_for, load_debtors
-from services.treasury.exporter import export_period, reconcile_with_ledger
-from services.treasury.reconcile import reconcile_dir
-from services.treasury.registers import (
+from dopomoga.treasury.debtors import DEFAULT_DEBTORS, Debtor, debtor_for, load_debtors
+from dopomoga.treasury.export import export_period, reconcile_with_ledger
+from dopomoga.treasury.reconcile import reconcile_dir
+from dopomoga.treasury.registers import (
     PAIN_NS,
     ExportError,
     build_registers,

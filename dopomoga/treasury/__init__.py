@@ -1,0 +1,1 @@
+"""Treasury core: payment registers, reconciliation, debtors, export (pure: decisions in, bytes out)."""

@@ -1,0 +1,1 @@
+"""The shared stream frame: runtime, rejections, eager delivery, settings, observability, topology."""
