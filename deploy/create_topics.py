@@ -1,6 +1,6 @@
 """Create Dopomoga's topics on a real cluster: wait for it, then replication 3, min.insync.replicas 2.
 
-The topology and the creation live in ``services.topology``; this script only waits for a
+The topology and the creation live in ``services.platform.topology``; this script only waits for a
 cluster that is still starting (docker compose) and asks for production replication.
 Usage: python deploy/create_topics.py kafka-1:9092,kafka-2:9092,kafka-3:9092 [replication]
 """
@@ -12,7 +12,7 @@ import time
 
 from kafka.errors import KafkaError
 
-from services.topology import create_topics
+from services.platform.topology import create_topics
 
 
 def main(bootstrap: str, replication: int = 3) -> None:

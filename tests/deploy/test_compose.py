@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import re
 import subprocess
@@ -143,6 +145,39 @@ def test_migrate_runs_once_after_postgres_and_before_every_service():
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         assert depends["topics"]["condition"] == "service_completed_successfully", name
     assert services["topics"]["depends_on"]["kafka-1"]["condition"] == "service_healthy"
+
+
+# -- commands --------------------------------------------------------------------------------
+
+def test_every_command_compose_runs_in_the_image_exists_in_this_tree():
+    """Modules move (issue 11): each `command:` must still name a module, script or CLI command."""
+    import tomllib
+
+    from typer.main import get_command
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    for name, service in dopomoga_services(load_compose()).items():
+        command = service["command"]
+        if command[:2] == ["python", "-m"]:
+            module = command[2]
+            assert importlib.util.find_spec(module) is not None, (name, module)
+            assert (ROOT / module.replace(".", "/") / "__main__.py").exists() or (
+                ROOT / (module.replace(".", "/") + ".py")).exists(), (name, module)
+        elif command[0] == "python":
+            assert command[1].startswith("deploy/") and (ROOT / command[1]).exists(), (name, command)
+        elif command[0] == "uvicorn":
+            module, _, attribute = next(a for a in command[1:] if ":" in a).partition(":")
+            assert hasattr(importlib.import_module(module), attribute), (name, command)
+        elif command[0] in scripts:
+            module, _, attribute = scripts[command[0]].partition(":")
+            cli = get_command(getattr(importlib.import_module(module), attribute))
+            for word in command[1:]:
+                if word.startswith("-"):
+                    break
+                assert word in cli.commands, (name, command, word)  # a group's subcommand
+                cli = cli.commands[word]
+        else:
+            pytest.fail(f"{name}: unknown command form {command}")
 
 
 # -- volumes ---------------------------------------------------------------------------------

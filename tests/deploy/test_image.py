@@ -96,6 +96,18 @@ def test_the_image_ships_the_scripts_compose_runs_and_uses_the_entrypoint():
     assert "deploy/secrets" in ignored and ".venv" in ignored  # secrets never reach the build context
 
 
+def test_the_deploy_scripts_import_against_this_tree():
+    """create_topics.py and migrate.py import the services and the ledger, which move (issue 11)."""
+    for script in ("create_topics.py", "migrate.py"):
+        spec = importlib.util.spec_from_file_location(f"dopomoga_deploy_{script[:-3]}", DEPLOY / script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert callable(module.main), script
+    from dopomoga.budget.ledger import BudgetLedger  # what migrate.py constructs
+
+    assert callable(BudgetLedger)
+
+
 # -- entrypoint: the password goes into the URL percent-encoded, from a file only -----------------
 
 def secret_file(tmp_path, value: str, name: str = "postgres_password"):
