@@ -9,6 +9,8 @@ files; this module only assembles them.
 from __future__ import annotations
 
 import functools
+import re
+import string
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
@@ -30,6 +32,45 @@ def period_uk(period: str) -> str:
 
 # -- eligibility and amount (rules engine) ------------------------------------------------------
 
+CALCULATION_FORMATS = ("uah", "x100", "date", "")
+Calculation = tuple[tuple[str, str | None, str], ...]  # (literal text, name or None, format)
+
+
+def parse_calculation(template: str) -> Calculation:
+    """A program's ``calculation_uk`` template, parsed by ``string.Formatter`` (no home-made parser).
+
+    ``{name}`` is a value the rules read; ``{name:uah}`` kopiyky as hryvnias, ``{name:x100}`` an
+    integer in hundredths (an area of 1400 is «14,00»), ``{name:date}`` a YYYYMMDD date. Raises
+    ``ValueError`` on a malformed template or an unknown format.
+    """
+    parts = []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        if conversion:
+            raise ValueError(f"no conversions (!{conversion}) in a calculation")
+        if name is not None and (not name.isidentifier() or spec not in CALCULATION_FORMATS):
+            raise ValueError(f"{{{name}:{spec}}}: a name the rules read, with format uah, x100 or date")
+        parts.append((literal, name, spec or ""))
+    return tuple(parts)
+
+
+def render_calculation(parts: Calculation, scope: Mapping[str, Any]) -> str:
+    out = []
+    for literal, name, spec in parts:
+        out.append(literal)
+        if name is None:
+            continue
+        value = scope.get(name)
+        if spec == "uah" and type(value) is int:
+            out.append(format_uah(value))
+        elif spec == "x100" and type(value) is int:
+            out.append(f"{value // 100},{value % 100:02d}")
+        elif spec == "date" and type(value) is int and value > 0:
+            out.append(f"{value % 100:02d}.{value // 100 % 100:02d}.{value // 10000}")
+        else:
+            out.append(str(value))
+    return "".join(out)
+
+
 def eligible_sentence(title_uk: str, act_uk: str, clause_uk: str) -> str:
     return f"Право на «{title_uk}» підтверджено: виконано всі умови ({act_uk}, {clause_uk})."
 
@@ -42,10 +83,12 @@ def granted_tail(title_uk: str, act_uk: str, amount_clause_uk: str, explanation_
     return tail
 
 
-def granted_sentence(amount_kop: int, frequency: str, period: str, tail: str) -> str:
+def granted_sentence(amount_kop: int, frequency: str, period: str, tail: str, calculation: str | None = None) -> str:
+    """«Призначено 26 666,67 грн (одноразово; 40 000,00 грн × 14,00 м² ∕ 21 м² = 26 666,67 грн) — «…». Підстава: …»"""
     return (
         f"Призначено {format_uah(amount_kop)} ({FREQUENCY_UK[frequency]}"
         + (f", за {period_uk(period)}" if frequency == "monthly" or frequency == "per_claim" else "")
+        + (f"; {calculation} = {format_uah(amount_kop)}" if calculation else "")
         + tail
     )
 
@@ -137,3 +180,20 @@ def budget_prorated(*, period: str, claims: int, claimed_total_kop: int, pool_ko
 
 
 NO_BUDGET_CLAUSE_UK = "бюджетні призначення програми"
+
+
+# -- what a citizen's sentence must never contain ----------------------------------------------
+
+#: Internal pointers that belong in a program file's ``source`` and the decision's operator section,
+#: never in a sentence a citizen or carrier receives: seed line pointers (004:L731, L28), spec ids
+#: (BR-01, T13, A5-02, §7.2), working notes (INFERRED, «обране прочитання», spec), and ASCII field
+#: names (snake_case identifiers such as total_area_m2_x100).
+INTERNAL_MARKERS = re.compile(
+    r"\b\d{3}\s?:\s?L\d+|\bL\d{2,4}\b|\b[A-Z]{1,2}\d?-\d{2}\b|\bT\d{1,2}\b|§|\bspec\b|INFERRED"
+    r"|обране прочитання|\b[a-z][a-z0-9]*_[a-z0-9_]+\b"
+)
+
+
+def internal_markers(text: str) -> list[str]:
+    """The internal pointers a citizen-facing text contains (empty when it is fit to be signed)."""
+    return [m.group(0) for m in INTERNAL_MARKERS.finditer(text)]

@@ -189,6 +189,32 @@ class RulesRef(BaseModel):
     rules_hash: str
 
 
+class RuleSource(BaseModel):
+    """Where a rule comes from in the source documents (seed lines, spec ids): for operators only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: str
+    source: str
+
+
+class OperatorNotes(BaseModel):
+    """The operator-only part of a decision: never part of the sentence a citizen receives.
+
+    ``sources`` point each rule at its place in the source documents; the readings chosen where
+    the act is silent stay in the program file (``readings_uk``), shown beside the decision.
+
+    ``pending_confirmation`` names the parameters whose values the act does not state (worked out
+    from the department's figures): the decision is not payable until an operator confirms them
+    with a document reference in the program file.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: list[RuleSource] = Field(default_factory=list)
+    pending_confirmation: list[str] = Field(default_factory=list)
+
+
 class EligibilityDecided(_Event):
     event_type: Literal["EligibilityDecided"] = "EligibilityDecided"
     decision_id: Identifier
@@ -202,6 +228,7 @@ class EligibilityDecided(_Event):
     parameters: list[ParameterUse]
     explanation_uk: str
     application: ApplicationSubmitted
+    operator: OperatorNotes = Field(default_factory=OperatorNotes)
 
 
 class EntitlementCalculated(_Event):
@@ -220,6 +247,7 @@ class EntitlementCalculated(_Event):
     trace: list[TraceStep]
     explanation_uk: str
     application: ApplicationSubmitted
+    operator: OperatorNotes = Field(default_factory=OperatorNotes)
 
 
 class PayoutDecided(_Event):

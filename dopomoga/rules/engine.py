@@ -32,7 +32,7 @@ import datetime as dt
 from typing import Any
 
 from dopomoga.errors import ApplicationError
-from dopomoga.explain_uk import eligible_sentence, granted_sentence, refusal_sentence
+from dopomoga.explain_uk import eligible_sentence, granted_sentence, refusal_sentence, render_calculation
 from dopomoga.rules.expressions import Expression
 from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
 from dopomoga.rules.programs import Catalog
@@ -162,6 +162,7 @@ class Engine:
                 })
                 total += value
             scope = {**scope, "items_total": total}
+            context.scope["items_total"] = total  # what the calculation shown to the citizen reads
         amount = self._run(version.formula, scope, context)
         self._check_amount(amount, context, "amount")
         trace.append(self._amount_step(context, scope, amount, {"items_total": scope.get("items_total")}))
@@ -212,6 +213,7 @@ class Engine:
             "parameters": list(context.parameters),
             "explanation_uk": explanation,
             "application": application,
+            "operator": {"sources": context.vplan.sources, "pending_confirmation": ()},
         }
 
     def _entitlement_record(
@@ -233,7 +235,11 @@ class Engine:
                 trace.append(self._amount_step(context, context.scope, amount, None))
             else:
                 amount = self._amount(context, trace)
-            explanation = granted_sentence(amount, spec.frequency.kind, context.period, context.vplan.granted_tail)
+            calculation = context.version.calculation
+            explanation = granted_sentence(
+                amount, spec.frequency.kind, context.period, context.vplan.granted_tail,
+                render_calculation(calculation, context.scope) if calculation else None,
+            )
         else:
             explanation = refusal_sentence(spec.title.uk, spec.legal_basis.act_uk, conditions)
         district = application.applicant.district if spec.budget.by_district else None
@@ -250,6 +256,7 @@ class Engine:
             "trace": trace,
             "explanation_uk": explanation,
             "application": application,
+            "operator": {"sources": context.vplan.sources, "pending_confirmation": context.pending if eligible else ()},
         }
 
     def _decide_record(self, application: ApplicationSubmitted, as_of: dt.date | None, record: bool) -> dict[str, Any]:

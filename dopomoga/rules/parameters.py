@@ -37,7 +37,16 @@ class ParameterValue:
     value: int  # kopiyky for UAH, otherwise the unit's integer
     unit: str
     effective_from: dt.date
-    reference: str
+    reference: str  # the legal reference a citizen may read
+    source: str | None = None  # internal pointer (seed lines, spec ids): operators only
+    # A value the act does not state (worked out from the department's figures): a decision that
+    # uses it is pending confirmation until an operator confirms it with a document reference.
+    inferred: bool = False
+    confirmed_by: str | None = None
+
+    @property
+    def pending_confirmation(self) -> bool:
+        return self.inferred and not self.confirmed_by
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +108,17 @@ def parse_parameters(raw: Any, source: str) -> dict[str, Parameter]:
                 value = uah_to_kop(raw_value) if unit == "UAH" else int(str(raw_value))
             except ValueError as exc:
                 raise ParameterError(f"{where} at {on}: {exc}") from None
-            dated.append(ParameterValue(name, value, unit, on, str(entry["reference"])))
+            unknown = set(entry) - {"value", "reference", "source", "inferred", "confirmed_by"}
+            if unknown:
+                raise ParameterError(f"{where} at {on}: unknown key(s) {', '.join(sorted(unknown))}")
+            if not isinstance(entry.get("inferred", False), bool):
+                raise ParameterError(f"{where} at {on}: 'inferred' must be true or false")
+            dated.append(ParameterValue(
+                name, value, unit, on, str(entry["reference"]),
+                source=str(entry["source"]) if entry.get("source") else None,
+                inferred=bool(entry.get("inferred", False)),
+                confirmed_by=str(entry["confirmed_by"]) if entry.get("confirmed_by") else None,
+            ))
         dated.sort(key=lambda v: v.effective_from)
         result[name] = Parameter(
             name=name,

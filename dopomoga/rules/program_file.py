@@ -95,6 +95,7 @@ class HistorySpec(_Strict):
 class FrequencyLimit(HistorySpec):
     clause_uk: str
     refusal_uk: str
+    source: str | None = Field(default=None, description="internal pointer (seed lines, spec ids): operators only")
 
 
 class Frequency(_Strict):
@@ -105,6 +106,7 @@ class Frequency(_Strict):
 class BudgetSpec(_Strict):
     policy: Literal["pro_rata_at_close", "first_come", "priority_then_pro_rata", "district_split"]
     clause_uk: str
+    source: str | None = Field(default=None, description="internal pointer (seed lines, spec ids): operators only")
     when_short: Literal["defer", "refuse"] = "defer"
     late_claims: Literal["next_period", "refuse"] = "next_period"
     priority: str | None = None  # CEL -> int class, lower is served first (priority_then_pro_rata)
@@ -120,6 +122,7 @@ class Condition(_Strict):
     clause_uk: str
     when: str
     refusal_uk: str
+    source: str | None = Field(default=None, description="internal pointer (seed lines, spec ids): operators only")
 
 
 class ItemsSpec(_Strict):
@@ -134,6 +137,12 @@ class AmountSpec(_Strict):
     formula: str
     rounding_uk: str = Field(description="the named rounding the formula applies, for the reader")
     items: ItemsSpec | None = None
+    calculation_uk: str | None = Field(
+        default=None,
+        description="the calculation as the citizen reads it, e.g. '{max_flat:uah} × {area_x100:x100} м² ∕ 21 м²' "
+        "(names the rules read; formats: uah, x100, date; plain otherwise)",
+    )
+    source: str | None = Field(default=None, description="internal pointer (seed lines, spec ids): operators only")
 
 
 class RuleVersion(_Strict):

@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from dopomoga.cities import CITY_DATA_FILES, CITY_FILE, City, CityError, load_cities
+from dopomoga.explain_uk import Calculation, parse_calculation
 from dopomoga.rules.expressions import Expression, ExpressionError, compile_expression
 from dopomoga.rules.parameters import Parameter, ParameterError, ParameterSet, parse_parameters
 from dopomoga.rules.program_file import (  # noqa: F401 - the format's names, re-exported
@@ -49,6 +50,7 @@ class CompiledCondition:
     clause_uk: str
     refusal_uk: str
     expression: Expression
+    source: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +78,8 @@ class CompiledVersion:
     #: one CEL list: the engine binds the inputs once and makes one call per decision.
     combined: Expression | None = None
     combined_amount: bool = False  # the last element of ``combined`` is the amount
+    amount_source: str | None = None
+    calculation: Calculation | None = None  # the citizen's view of the formula (explain_uk)
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,7 +208,9 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
             except ExpressionError as exc:
                 raise ProgramError(str(exc)) from None
             _check_sample(expression, scope, bool, "condition")
-            conditions.append(CompiledCondition(condition.id, condition.clause_uk, condition.refusal_uk, expression))
+            conditions.append(
+                CompiledCondition(condition.id, condition.clause_uk, condition.refusal_uk, expression, condition.source)
+            )
         items = None
         formula_known = set(base_known)
         if version.amount.items is not None:
@@ -243,6 +249,15 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
         except ExpressionError as exc:
             raise ProgramError(str(exc)) from None
         _check_sample(formula, scope, int, "amount formula (kopiyky)")
+        calculation = None
+        if version.amount.calculation_uk:
+            try:
+                calculation = parse_calculation(version.amount.calculation_uk)
+            except ValueError as exc:
+                raise ProgramError(f"{label}: rule 'amount.calculation_uk': {exc}") from None
+            unknown = sorted({n for _, n, _ in calculation if n is not None} - formula_known)
+            if unknown:
+                raise ProgramError(f"{label}: rule 'amount.calculation_uk': unknown name(s) {', '.join(unknown)}")
         # The same rules as one CEL list: [condition, ..., amount if every condition holds].
         # The engine evaluates it in one call (the inputs are converted once) and falls back to
         # one call per rule to name the rule when evaluation fails. CEL's ternary evaluates only
@@ -277,6 +292,8 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
                 parameter_names=version_parameters,
                 combined=combined,
                 combined_amount=combined_amount and combined is not None,
+                amount_source=version.amount.source,
+                calculation=calculation,
             )
         )
 

@@ -59,15 +59,17 @@ class VersionPlan:
     formula_shown: Shown
     amount_expression: str  # the formula and its named rounding, as the trace shows it
     granted_tail: str  # ") — «title». Підстава: act, clause. [explanation]"
+    sources: tuple[dict[str, str], ...]  # the operator section's pointers (RuleSource records)
 
 
 class Context:
     """One application's scope, with the program, the rule version in force and the parameters used."""
 
-    __slots__ = ("missing", "parameters", "period", "plan", "program", "scope", "version", "vplan")
+    __slots__ = ("missing", "parameters", "pending", "period", "plan", "program", "scope", "version", "vplan")
 
     def __init__(self, plan: ProgramPlan, version: CompiledVersion, vplan: VersionPlan, scope: dict[str, Any],
-                 parameters: tuple[ParameterUse, ...], period: str, missing: dict[str, str]):
+                 parameters: tuple[ParameterUse, ...], period: str, missing: dict[str, str],
+                 pending: tuple[str, ...] = ()):
         self.program = plan.program
         self.plan = plan
         self.version = version
@@ -76,6 +78,7 @@ class Context:
         self.parameters = parameters
         self.period = period
         self.missing = missing
+        self.pending = pending  # parameters used whose values await an operator's confirmation
 
 
 def shown(expression: Expression, dates: frozenset[str]) -> Shown:
@@ -112,12 +115,23 @@ def parameter_use(value: ParameterValue) -> ParameterUse:
     )
 
 
+def _sources(program: Program, version: CompiledVersion) -> tuple[dict[str, str], ...]:
+    """Where the legal basis, each condition, the frequency limit and the amount come from."""
+    spec = program.spec
+    found = [("legal_basis", spec.legal_basis.seed)]
+    found += [(c.id, c.source) for c in version.conditions]
+    if spec.frequency.limit is not None:
+        found.append(("frequency_limit", spec.frequency.limit.source))
+    found.append(("amount", version.amount_source))
+    return tuple({"rule": rule, "source": source} for rule, source in found if source)
+
+
 class ScopeBuilder:
     def __init__(self, catalog: Catalog, history: GrantHistory):
         self.catalog = catalog
         self.history = history
         self._parameter_cache: dict[
-            tuple[int, dt.date], tuple[dict[str, int], tuple[ParameterUse, ...], dict[str, str]]
+            tuple[int, dt.date], tuple[dict[str, int], tuple[ParameterUse, ...], dict[str, str], tuple[str, ...]]
         ] = {}
         self._program_plans: dict[str, ProgramPlan] = {}
         self._version_plans: dict[CompiledVersion, VersionPlan] = {}  # CompiledVersion hashes by identity
@@ -159,6 +173,7 @@ class ScopeBuilder:
             amount_expression=f"{version.formula.source}  [округлення: {version.rounding_uk}]",
             granted_tail=granted_tail(spec.title.uk, spec.legal_basis.act_uk, version.amount_clause_uk,
                                       version.explanation_uk),
+            sources=_sources(program, version),
         )
         self._version_plans[version] = vplan
         return vplan
@@ -212,14 +227,16 @@ class ScopeBuilder:
             if parameters_on == "period_start"
             else when.year_start
         )
-        values, used, missing = self.parameters(program, version, on)
+        values, used, missing, pending = self.parameters(program, version, on)
         scope.update(values)
-        return Context(plan, version, vplan, scope, used, period, missing)
+        return Context(plan, version, vplan, scope, used, period, missing, pending)
 
     def parameters(
         self, program: Program, version: CompiledVersion, on: dt.date
-    ) -> tuple[dict[str, int], tuple[ParameterUse, ...], dict[str, str]]:
-        """Parameter values of a rule version on a date (cached: parameters never change at run time)."""
+    ) -> tuple[dict[str, int], tuple[ParameterUse, ...], dict[str, str], tuple[str, ...]]:
+        """Parameter values of a rule version on a date (cached: parameters never change at run time).
+
+        Also the names of the values used that await an operator's confirmation (``inferred``)."""
         key = (id(version), on)
         cached = self._parameter_cache.get(key)
         if cached is not None:
@@ -227,6 +244,7 @@ class ScopeBuilder:
         values: dict[str, int] = {}
         used: list[ParameterUse] = []
         missing: dict[str, str] = {}
+        pending: list[str] = []
         names = version.parameter_names
         if program.priority_parameters:
             names = tuple(dict.fromkeys((*names, *program.priority_parameters)))
@@ -245,8 +263,10 @@ class ScopeBuilder:
             values[name] = value.value
             if name in version.parameter_names:
                 used.append(parameter_use(value))
+                if value.pending_confirmation:
+                    pending.append(name)
         if len(self._parameter_cache) > 100_000:
             self._parameter_cache.clear()
-        result = (values, tuple(used), missing)
+        result = (values, tuple(used), missing, tuple(pending))
         self._parameter_cache[key] = result
         return result
