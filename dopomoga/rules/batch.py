@@ -1,0 +1,204 @@
+"""The batch path: many applications decided on every core, with the traced path's exact bytes.
+
+``decide_batch(catalog, lines)`` yields, for each JSON line, what ``dopomoga.cli.decide_lines``
+yields for it with one ``Engine`` deciding them in order (``record=True``: an eligible application
+enters the grant history, so a repeat one-off claim is refused): ``(line_no, Encoded, None)`` or
+``(line_no, None, error)``. The bytes are ``Engine.decide_encoded``'s, byte for byte
+(tests/whatif/test_batch.py checks every example application and generated ones).
+
+How, with the grant history in the loop:
+
+- worker processes (forked, so the compiled catalog is shared, never pickled) decide chunks of
+  lines with an **empty** history: every history count and frequency limit reads 0;
+- the parent takes the chunks back in order and keeps the real history. An application whose
+  program reads no history is final as the worker decided it. One whose program does (a
+  frequency limit, a history count) is final only if none of the subject keys it would count by
+  (person, household, the fact a limit names) has a grant yet - then its true counts are 0, the
+  worker's scope was the true one, and so are its bytes. Otherwise (a repeat applicant, a second
+  claim for the same household or deceased) the parent decides it again itself, traced, with the
+  real history. Each eligible decision's grant is recorded in the parent, in input order;
+- at most ``workers * 3`` chunks are in flight, so memory stays bounded however long the input.
+
+The speed-up is the number of cores less the parent's share (taking results back in order and
+the history bookkeeping, a few µs per application); repeats are decided twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from dopomoga.errors import ApplicationError
+from dopomoga.rules.engine import Encoded, Engine
+from dopomoga.rules.history import Grant, InMemoryHistory
+from dopomoga.rules.programs import Catalog
+from dopomoga.rules.windows import subject_keys
+from schemas.events import ApplicationSubmitted
+
+Outcome = tuple[int, Encoded | None, dict[str, Any] | None]
+#: (line_no, decision, error, grant if eligible, the subject keys its history counts would read)
+_Worked = tuple[int, Encoded | None, dict[str, Any] | None, Grant | None, tuple[str, ...]]
+
+_ENGINE: Engine | None = None  # the catalog a forked worker decides with (set before the fork)
+
+
+def parse_error(number: int, exc: ValidationError) -> dict[str, Any]:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(line)"
+    return {"line": number, "reason_code": "invalid_event", "message": f"{where}: {first['msg']}"}
+
+
+def rule_error(number: int, application: ApplicationSubmitted, exc: ApplicationError) -> dict[str, Any]:
+    return {
+        "line": number,
+        "application_id": application.application_id,
+        "reason_code": exc.reason_code,
+        "message": str(exc),
+    }
+
+
+def history_keys(engine: Engine, application: ApplicationSubmitted) -> tuple[str, ...]:
+    """Every subject key the application's history counts and frequency limit would count by."""
+    spec = engine.scopes.plan(application.program_id).program.spec
+    scopes = [h.scope for h in spec.history.values()]
+    if spec.frequency.limit is not None:
+        scopes.append(spec.frequency.limit.scope)
+    keys: list[str] = []
+    for scope in scopes:
+        for key in [application.applicant.subject_key] if scope == "person" else subject_keys(scope, application):
+            if key not in keys:
+                keys.append(key)
+    return tuple(keys)
+
+
+def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None) -> list[_Worked]:
+    engine = _ENGINE
+    assert engine is not None, "the batch worker was not forked from decide_batch"
+    out: list[_Worked] = []
+    for offset, line in enumerate(lines):
+        number = first + offset
+        if not line.strip():
+            continue
+        try:
+            application = ApplicationSubmitted.model_validate_json(line)
+        except ValidationError as exc:
+            out.append((number, None, parse_error(number, exc), None, ()))
+            continue
+        try:
+            keys = history_keys(engine, application)
+            decision = engine.decide_encoded(application, as_of=as_of, record=False)
+        except ApplicationError as exc:
+            out.append((number, None, rule_error(number, application, exc), None, ()))
+            continue
+        grant = engine.grant_for(application) if decision.eligible else None
+        out.append((number, decision, None, grant, keys))
+    return out
+
+
+def _start_worker() -> None:
+    gc.freeze()  # the catalog came with the fork: keep it out of the collector's scans
+
+
+def _chunks(lines: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
+    chunk: list[str] = []
+    first = 1
+    for number, line in enumerate(lines, start=1):
+        if not chunk:
+            first = number
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield first, chunk
+            chunk = []
+    if chunk:
+        yield first, chunk
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def decide_batch(
+    catalog: Catalog,
+    lines: Iterable[str],
+    *,
+    as_of: dt.date | None = None,
+    workers: int | None = None,
+    chunk: int = 500,
+) -> Iterator[Outcome]:
+    """Decide JSON lines on ``workers`` processes; yields exactly what the traced loop yields.
+
+    ``lines`` may be a file object (read lazily). With ``workers=1`` (or no ``fork``) the lines
+    are decided in this process by the traced path itself.
+    """
+    global _ENGINE
+    workers = default_workers() if workers is None else workers
+    engine = Engine(catalog)  # the parent's: the real grant history, and repeats decided again
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for first, part in _chunks(lines, chunk):
+            yield from _serial(engine, first, part, as_of)
+        return
+    _ENGINE = Engine(catalog, InMemoryHistory())
+    context = multiprocessing.get_context("fork")
+    granted: set[str] = set()
+    history = engine.history
+    with context.Pool(workers, initializer=_start_worker) as pool:
+        _ENGINE = None
+        pending: deque[tuple[int, list[str], Any]] = deque()
+        source = _chunks(lines, chunk)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < workers * 3:
+                try:
+                    first, part = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending.append((first, part, pool.apply_async(_decide_chunk, (first, part, as_of))))
+            if not pending:
+                break
+            first, part, result = pending.popleft()
+            worked = result.get()
+            for number, decision, error, grant, keys in worked:
+                if keys and not granted.isdisjoint(keys):
+                    # a history count may not be 0: decide it again, traced, with the real history
+                    yield _traced(engine, number, part[number - first], as_of, granted)
+                    continue
+                if grant is not None:
+                    history.record(grant)
+                    granted.update(grant.keys)
+                yield number, decision, error
+
+
+def _traced(engine: Engine, number: int, line: str, as_of: dt.date | None, granted: set[str]) -> Outcome:
+    """One line through the traced path, with the real grant history (its grant recorded)."""
+    application = ApplicationSubmitted.model_validate_json(line)  # it parsed in the worker
+    try:
+        decision = engine.decide_encoded(application, as_of=as_of, record=True)
+    except ApplicationError as exc:
+        return number, None, rule_error(number, application, exc)
+    if decision.eligible:
+        granted.update(engine.grant_for(application).keys)
+    return number, decision, None
+
+
+def _serial(engine: Engine, first: int, part: list[str], as_of: dt.date | None) -> Iterator[Outcome]:
+    for offset, line in enumerate(part):
+        number = first + offset
+        if not line.strip():
+            continue
+        try:
+            application = ApplicationSubmitted.model_validate_json(line)
+        except ValidationError as exc:
+            yield number, None, parse_error(number, exc)
+            continue
+        try:
+            yield number, engine.decide_encoded(application, as_of=as_of, record=True), None
+        except ApplicationError as exc:
+            yield number, None, rule_error(number, application, exc)
