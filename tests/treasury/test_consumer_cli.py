@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dopomoga.treasury import export
+from dopomoga.treasury.debtors import debtor_for
 from dopomoga.treasury.registers import ExportError
 from schemas.events import Rejected
 from services.treasury import cli
@@ -57,7 +58,7 @@ def test_the_spool_path_checks_control_totals_too_and_writes_nothing_when_they_d
     assert follower.flush() == []
     assert not (tmp_path / "out").exists()
     with pytest.raises(ExportError, match="control totals"):
-        export.export_registers(payouts(10), PROGRAM, PERIOD, tmp_path / "out", debtor=follower.debtors["default"])
+        export.export_registers(payouts(10), PROGRAM, PERIOD, tmp_path / "out", debtor=debtor_for(PROGRAM, follower.debtors))
 
 
 def test_run_publishes_an_invalid_event_to_dead_letter_before_committing(tmp_path):
