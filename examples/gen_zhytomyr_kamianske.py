@@ -346,6 +346,16 @@ def k_capital_repair(rng, refuse, on):
     }, {}
 
 
+def k_material(rng, refuse, on):
+    protocol = on - dt.timedelta(days=rng.randint(1, 20))
+    return {
+        **RES,
+        "commission_decision_id": "" if refuse else f"{rng.randint(1, 30)}/{rng.randint(1, 120)}",
+        "commission_protocol_date": iso(protocol),
+        "decided_amount": rng.choice([500_00, 1_000_00, 1_500_00, 2_000_00, 4_250_00]),
+    }, {}
+
+
 KAMIANSKE: dict[str, Builder] = {
     "kamianske.fallen-ato-family-monthly": k_fallen_monthly,
     "kamianske.fallen-police-family-monthly": k_police,
@@ -365,6 +375,7 @@ KAMIANSKE: dict[str, Builder] = {
     "kamianske.ato-current-repair": k_current_repair,
     "kamianske.fallen-family-current-repair": k_family_repair,
     "kamianske.war-disabled-capital-repair": k_capital_repair,
+    "kamianske.material-assistance": k_material,
 }
 KAMIANSKE_DISTRICTS = ["Дніпровський", "Заводський", "Південний"]
 # Rules of the Kamianske programs are known from the Q2 2021 report: dates from May 2021.

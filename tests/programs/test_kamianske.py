@@ -662,3 +662,34 @@ def test_before_the_decision_of_24_march_2021_the_cash_capital_repair_help_had_n
     with pytest.raises(ApplicationError) as failure:
         engine.decide(application("kamianske.war-disabled-capital-repair", CAPITAL_REPAIR, submitted_on="2021-03-01"))
     assert failure.value.reason_code == "no_rules_in_force"
+
+
+MATERIAL = {
+    "resident_of_city": True,
+    "commission_decision_id": "7/45",
+    "commission_protocol_date": "2021-06-15",
+    "decided_amount": 1_500_00,
+}
+
+
+def test_a_citizen_granted_1_500_uah_by_the_commissions_protocol_is_paid_1_500_uah(engine):
+    decision = engine.decide(application("kamianske.material-assistance", MATERIAL, submitted_on="2021-06-16"))
+    assert decision.eligible and decision.amount_kop == 1_500_00 and decision.budget_policy == "first_come"
+
+
+def test_material_assistance_without_a_commission_protocol_is_refused(engine):
+    facts = {**MATERIAL, "commission_decision_id": ""}
+    decision = engine.decide(application("kamianske.material-assistance", facts, submitted_on="2021-06-16"))
+    assert refused_by(decision) == ["commission_decision"]
+
+
+def test_a_protocol_dated_after_the_application_is_not_yet_a_decision(engine):
+    facts = {**MATERIAL, "commission_protocol_date": "2021-06-20"}
+    decision = engine.decide(application("kamianske.material-assistance", facts, submitted_on="2021-06-16"))
+    assert refused_by(decision) == ["commission_decision"]
+
+
+def test_one_commission_decision_is_paid_once(engine):
+    engine.decide(application("kamianske.material-assistance", MATERIAL, submitted_on="2021-06-16"))
+    again = engine.decide(application("kamianske.material-assistance", MATERIAL, submitted_on="2021-06-18", person=2))
+    assert refused_by(again) == ["frequency_limit"]
