@@ -108,7 +108,8 @@ def up(
         console.print(f"topics: {', '.join(t.name for t in TOPICS)}")
         ports = default_metrics_ports() if metrics else {}
         # The treasury follower writes payment registers under <var>/registers as final decisions arrive.
-        extra = {"DOPOMOGA_REGISTERS": str(var.resolve() / "registers")}
+        # DOPOMOGA_DEV=1: the local stack accepts the development API keys and console users.
+        extra = {"DOPOMOGA_REGISTERS": str(var.resolve() / "registers"), "DOPOMOGA_DEV": "1"}
         envs = service_env(broker, var.resolve(), prefix=prefix, metrics=ports, extra=extra)
         add_services(supervisor, (spec.name for spec in SERVICES), envs, var / "logs")
         supervisor.start()

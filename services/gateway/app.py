@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from schemas.events import (
     EntitlementCalculated,
     PayoutDecided,
 )
-from services.gateway.auth import KeyStore, Principal
+from services.gateway.auth import FailureLimiter, KeyStore, Principal
 from services.gateway.ingest import IngestLog, fingerprint
 from services.gateway.models import (
     ERRORS,
@@ -89,7 +90,11 @@ class Gateway:
 
             ingest_log = IngestLog(settings(SERVICE).var_dir / "gateway-ingest.sqlite")
         self.ingest = ingest_log
+        self.limiter = FailureLimiter()
         self._lock = threading.Lock()
+        if self.keys.development:
+            logging.getLogger("dopomoga.gateway").warning(
+                "DOPOMOGA_DEV is set: development API keys and users are accepted; never in production")
 
     def producer(self) -> Any:
         with self._lock:
@@ -189,9 +194,17 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key; roles viewer, budget_admin, registry")
 
     def require(role: str) -> Callable[..., Principal]:
-        def check(key: str | None = Depends(api_key)) -> Principal:
-            principal = gw().keys.lookup(key)
+        def check(request: Request, key: str | None = Depends(api_key)) -> Principal:
+            g = gw()
+            client = request.client.host if request.client else "-"
+            wait = g.limiter.retry_after(client)
+            if wait is not None:
+                raise HTTPException(429, f"too many failed authentications; retry in {wait} s",
+                                    headers={"Retry-After": str(wait)})
+            principal = g.keys.lookup(key)
             if principal is None:
+                if key:
+                    g.limiter.failure(client)
                 raise HTTPException(401, "missing or unknown X-API-Key", headers={"WWW-Authenticate": "APIKey"})
             if role not in principal.roles:
                 raise HTTPException(403, f"this API key lacks the role {role!r}")
@@ -212,7 +225,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                 409: "conflict", 503: "unavailable"}
+                 409: "conflict", 413: "too_large", 429: "too_many_requests", 503: "unavailable"}
         return JSONResponse(status_code=exc.status_code, headers=getattr(exc, "headers", None),
                             content={"error": codes.get(exc.status_code, "error"), "message": str(exc.detail)})
 

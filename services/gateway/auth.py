@@ -4,9 +4,14 @@ Roles: ``registry`` (submit applications), ``viewer`` (read programs, parameters
 decisions), ``budget_admin`` (everything a viewer may, plus allocations and period closes).
 
 Keys come from ``DOPOMOGA_API_KEYS_FILE`` (JSON ``{"<key>": {"name": "ops-1", "roles":
-["viewer"]}}``) and/or ``DOPOMOGA_API_KEYS`` (``key=role+role:name,key2=role``). When
-neither is set, three development keys are used (``dev-viewer``, ``dev-budget-admin``,
-``dev-registry``) and the gateway says so in ``/healthz``; never run like that in production.
+["viewer"]}}``) and/or ``DOPOMOGA_API_KEYS`` (``key=role+role:name,key2=role``). The three development keys
+(``dev-viewer``, ``dev-budget-admin``, ``dev-registry``) work ONLY with the explicit development
+flag ``DOPOMOGA_DEV=1`` (``dopomoga up`` sets it for the local stack); the gateway then warns at
+start, says so in ``/healthz`` and shows a banner in the console. Without keys and without the
+flag no key is accepted.
+
+``FailureLimiter`` locks a client out after repeated authentication failures (wrong API keys,
+wrong passwords): 429 with ``Retry-After`` until the lockout ends.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ import hashlib
 import hmac
 import json
 import os
+import threading
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-ROLES = ("viewer", "budget_admin", "registry")
-IMPLIED = {"budget_admin": {"viewer"}}
+ROLES = ("viewer", "budget_admin", "registry", "approver")
+IMPLIED = {"budget_admin": {"viewer"}, "approver": {"viewer"}}
 DEV_KEYS = {
     "dev-viewer": ("dev-viewer", frozenset({"viewer"})),
     "dev-budget-admin": ("dev-budget-admin", frozenset({"budget_admin", "viewer"})),
@@ -35,6 +43,12 @@ class Principal:
 
 class KeyConfigError(ValueError):
     pass
+
+
+def development_flag(environ: Mapping[str, str] | None = None) -> bool:
+    """``DOPOMOGA_DEV=1`` (or true/yes/on): development keys and users are accepted."""
+    env = os.environ if environ is None else environ
+    return env.get("DOPOMOGA_DEV", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _roles(raw, where: str) -> frozenset[str]:
@@ -79,8 +93,8 @@ class KeyStore:
                 if not key or not roles:
                     raise KeyConfigError(f"DOPOMOGA_API_KEYS item {number}: expected key=role[+role][:name]")
                 keys[key] = (name or f"key-{number}", _roles(roles.split("+"), f"DOPOMOGA_API_KEYS item {number}"))
-        if not keys:
-            return cls(dict(DEV_KEYS), development=True)
+        if development_flag(env):
+            return cls({**DEV_KEYS, **keys}, development=True)
         return cls(keys)
 
     def lookup(self, key: str | None) -> Principal | None:
@@ -91,3 +105,47 @@ class KeyStore:
             if hmac.compare_digest(known, digest):
                 return principal
         return None
+
+
+class FailureLimiter:
+    """Counts authentication failures per client (and per user name); locks out on too many.
+
+    ``max_failures`` within ``window_s`` seconds lock the client out for ``lockout_s`` seconds;
+    a success clears the count. In memory, per gateway process (a restart forgets it).
+    """
+
+    def __init__(self, max_failures: int = 10, window_s: float = 60.0, lockout_s: float = 300.0,
+                 clock=time.monotonic):
+        self.max_failures, self.window_s, self.lockout_s = max_failures, window_s, lockout_s
+        self._clock = clock
+        self._failures: dict[str, list[float]] = {}
+        self._locked: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, who: str) -> int | None:
+        """Seconds left of a lockout, or ``None`` when ``who`` may try."""
+        with self._lock:
+            until = self._locked.get(who)
+            if until is None:
+                return None
+            left = until - self._clock()
+            if left <= 0:
+                del self._locked[who]
+                return None
+            return max(1, int(left + 0.999))
+
+    def failure(self, who: str) -> None:
+        now = self._clock()
+        with self._lock:
+            recent = [t for t in self._failures.get(who, []) if now - t < self.window_s]
+            recent.append(now)
+            if len(recent) >= self.max_failures:
+                self._locked[who] = now + self.lockout_s
+                recent = []
+            self._failures[who] = recent
+            if len(self._failures) > 100_000:  # bounded memory under a spray of addresses
+                self._failures.clear()
+
+    def success(self, who: str) -> None:
+        with self._lock:
+            self._failures.pop(who, None)

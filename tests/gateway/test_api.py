@@ -198,7 +198,8 @@ def test_health_metrics_and_docs_need_no_key(client):
 
 
 def test_key_configuration(tmp_path):
-    dev = KeyStore.from_env({})
+    assert KeyStore.from_env({}).lookup("dev-viewer") is None  # development keys need DOPOMOGA_DEV=1
+    dev = KeyStore.from_env({"DOPOMOGA_DEV": "1"})
     assert dev.development and dev.lookup("dev-viewer").roles == {"viewer"}
     path = tmp_path / "keys.json"
     path.write_text(json.dumps({"s3cret": {"name": "ops", "roles": ["budget_admin"]}}), encoding="utf-8")
