@@ -1,9 +1,10 @@
 """Who pays: the debtor (paying department and its Treasury account) of each register.
 
-The defaults below are **placeholders**: real department names of the three cities, but
-synthetic Treasury IBANs (bank code 820172 = Державна казначейська служба України,
-checksums valid, accounts invented). A deployment sets its own accounts in a JSON file
-named by ``DOPOMOGA_TREASURY_DEBTORS`` (or ``--debtors``)::
+The defaults come from each city's ``programs/<city>/city.yaml`` (``paying_departments``); the
+shipped ones are **placeholders**: the departments' real names, but synthetic Treasury IBANs
+(bank code 820172 = Державна казначейська служба України, checksums valid, accounts invented).
+A deployment sets its own accounts in a JSON file named by ``DOPOMOGA_TREASURY_DEBTORS`` (or
+``--debtors``)::
 
     {"zhytomyr": {"name": "Департамент ...", "iban": "UA..", "bic": null, "edrpou": "..."},
      "zhytomyr.centenarians": {...}}
@@ -40,22 +41,28 @@ class Debtor:
         }
 
 
-DEFAULT_DEBTORS: dict[str, Debtor] = {
-    "zhytomyr": Debtor(
-        "Департамент соціальної політики Житомирської міської ради", "UA868201720000035428000000001", placeholder=True
-    ),
-    "zaporizhzhia": Debtor(
-        "Департамент соціального захисту населення Запорізької міської ради",
-        "UA528201720000035426000000002",
-        placeholder=True,
-    ),
-    "kamianske": Debtor(
-        "Управління соціального захисту населення Кам'янської міської ради",
-        "UA568201720000035421000000003",
-        placeholder=True,
-    ),
-}
-DEFAULT_DEBTORS["default"] = DEFAULT_DEBTORS["zhytomyr"]
+def default_debtors(root: Path | None = None) -> dict[str, Debtor]:
+    """Each city's paying departments from ``programs/<city>/city.yaml`` (cities are data).
+
+    Keyed by city id, and by program id where a city names a department for one program.
+    """
+    from dopomoga.cities import load_cities
+    from dopomoga.rules.program_file import PROGRAMS_DIR
+
+    debtors: dict[str, Debtor] = {}
+    for city in load_cities(root or PROGRAMS_DIR).values():
+        for key, department in city.paying_departments.items():
+            debtors[city.id if key == "default" else key] = Debtor(
+                name=department.name[:70],
+                iban=department.iban,
+                bic=department.bic,
+                edrpou=department.edrpou,
+                placeholder=department.placeholder,
+            )
+    return debtors
+
+
+DEFAULT_DEBTORS: dict[str, Debtor] = default_debtors()
 
 
 class DebtorError(ValueError):
