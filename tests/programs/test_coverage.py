@@ -12,7 +12,15 @@ COVERAGE = ROOT / "docs" / "coverage.md"
 CITIES = ("zaporizhzhia", "zhytomyr", "kamianske")
 FILE = re.compile(r"programs/(?:zaporizhzhia|zhytomyr|kamianske)/[a-z0-9-]+\.yaml")
 ROW = re.compile(r"^\| (\d{3}) L\d")
-STATUSES = {"program", "national", "discretionary", "in kind", "institutional", "not stated", "needs capability"}
+STATUSES = {
+    "program",
+    "national",
+    "discretionary",
+    "in kind",
+    "institutional",
+    "not stated",
+    "needs capability",
+}
 CAPABILITIES = {"privileges", "commission amount", "channel cost"}
 
 
@@ -22,12 +30,18 @@ def text() -> str:
 
 
 def rows(text: str) -> list[list[str]]:
-    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines() if ROW.match(line)]
+    return [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if ROW.match(line)
+    ]
 
 
 def is_program(path: Path) -> bool:
     """A program file has an id '<city>.<name>' (a city's own data file, city.yaml, has just '<city>')."""
-    return re.search(r"^id: [a-z]+\.[a-z0-9-]+\s*$", path.read_text(encoding="utf-8"), re.MULTILINE) is not None
+    return (
+        re.search(r"^id: [a-z]+\.[a-z0-9-]+\s*$", path.read_text(encoding="utf-8"), re.MULTILINE) is not None
+    )
 
 
 def test_every_program_file_of_every_city_is_named_in_the_coverage_document(text):
@@ -55,7 +69,7 @@ def test_every_row_cites_a_seed_line_and_has_a_status_and_a_file_or_a_reason(tex
     assert {row[0].split()[0] for row in table} == {"000", "002", "003", "004"}
     for row in table:
         assert len(row) == 5, row
-        line, measure, _stated, status, where = row
+        _line, measure, _stated, status, where = row
         assert measure, row
         assert status in STATUSES, row
         if status == "program":
