@@ -39,6 +39,7 @@ from schemas.events import (
     PayoutDecided,
 )
 from services.gateway.auth import FailureLimiter, KeyStore, Principal
+from services.gateway.docs_assets import install as install_docs
 from services.gateway.ingest import IngestLog, fingerprint
 from services.gateway.models import (
     ERRORS,
@@ -190,7 +191,10 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
             "months. Money is integer kopiyky. Authenticate with the `X-API-Key` header."
         ),
         openapi_tags=TAGS,
+        docs_url=None,  # served from the package by docs_assets.install (no CDN)
+        redoc_url=None,
     )
+    install_docs(app)
     api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key; roles viewer, budget_admin, registry")
 
     def require(role: str) -> Callable[..., Principal]:
