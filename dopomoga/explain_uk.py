@@ -21,6 +21,9 @@ FREQUENCY_UK = {"one_off": "одноразово", "monthly": "щомісячн�
 MONTHS_UK = (
     "січень лютий березень квітень травень червень липень серпень вересень жовтень листопад грудень"
 ).split()
+MONTHS_UK_LOCATIVE = (
+    "січні лютому березні квітні травні червні липні серпні вересні жовтні листопаді грудні"
+).split()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -130,22 +133,39 @@ def budget_refusal(reason: str, *, claimed_kop: int, year: int, period: str, ava
     raise KeyError(reason)
 
 
-def budget_deferral(reason: str, *, claimed_kop: int, year: int, period: str, available_kop: int, clause: str) -> str:
+def budget_deferral(reason: str, *, claimed_kop: int, year: int, period: str, available_kop: int, clause: str,
+                    planned_period: str | None = None, carried_from: int = 0) -> str:
     if reason == "no_appropriation":
         why = f"на {year} рік бюджетні призначення на цю програму ще не встановлено (або вони нульові)"
+    elif reason == "payable":
+        why = (f"це кредиторська заборгованість {carried_from} року; її буде оплачено першою, щойно надійдуть "
+               f"асигнування {year} року (доступно {format_uah(available_kop)})")
     else:
         why = (
             f"доступно {format_uah(available_kop)} з урахуванням невикористаних асигнувань з початку року, "
             f"а потрібно {format_uah(claimed_kop)}"
         )
+    when = (f" За помісячним розписом кошти на неї заплановано у {MONTHS_UK_LOCATIVE[int(planned_period[5:7]) - 1]} "
+            f"{planned_period[:4]} р." if planned_period is not None and planned_period != period else "")
     return (f"Виплату {format_uah(claimed_kop)} за {period_uk(period)} відкладено: {why}. Заявка стоїть у "
-            f"черзі за часом надходження й буде оплачена повністю, щойно дозволять асигнування "
-            f"(у межах {year} року). Підстава: {clause}.")
+            f"черзі за часом надходження й буде оплачена повністю, щойно дозволять асигнування.{when} "
+            f"Не виплачене на 31 грудня стає кредиторською заборгованістю й переходить на наступний рік. "
+            f"Підстава: {clause}.")
 
 
-def budget_paid(*, amount_kop: int, period: str, clause: str) -> str:
+def budget_paid(*, amount_kop: int, period: str, clause: str, carried_from: int = 0) -> str:
+    if carried_from:
+        return (f"Кредиторську заборгованість {carried_from} року — {format_uah(amount_kop)} — погашено за "
+                f"{period_uk(period)} першочергово з асигнувань нового року. Підстава: {clause}.")
     return (f"Виплату {format_uah(amount_kop)} за {period_uk(period)} проведено в повному обсязі в межах "
             f"асигнувань. Підстава: {clause}.")
+
+
+def budget_payable(*, claimed_kop: int, year: int, period: str, clause: str) -> str:
+    """A claim still owed on 31 December, carried into the next year as a payable."""
+    return (f"На 31 грудня {year} р. виплату {format_uah(claimed_kop)} не проведено: її обліковано як "
+            f"кредиторську заборгованість і перенесено на {period_uk(period)}; її буде оплачено першою, до нових "
+            f"заявок, щойно надійдуть асигнування наступного року. Підстава: {clause}.")
 
 
 def budget_zero(*, period: str, clause: str) -> str:

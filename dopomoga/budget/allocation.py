@@ -78,3 +78,23 @@ def available_in(month: int, plan: Sequence[int], spent: Sequence[int], carry_ov
     cum_spent = cumulative(spent)
     head = min(cum_plan[i] - cum_spent[i] for i in range(month - 1, 12))
     return max(0, head)
+
+
+def planned_month(month: int, plan: Sequence[int], spent: Sequence[int], need: int, carry_over: bool = True) -> int | None:
+    """The first month from ``month`` on whose year-to-date money covers ``need`` kopiyky.
+
+    This is when a deferred claim will be paid if nothing else changes (the «помісячний
+    розпис» plans the money in that month); ``None`` when no month of the year has it (the
+    claim becomes a payable at year end if it is still owed).
+    """
+    for candidate in range(month, 13):
+        if available_in(candidate, plan, spent, carry_over) >= need:
+            return candidate
+    return None
+
+
+def year_room(plan: Sequence[int] | None, spent: Sequence[int]) -> int:
+    """What the year's allocation still has: annual − everything paid in the year (never < 0)."""
+    if plan is None:
+        return 0
+    return max(0, sum(plan) - sum(spent))

@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from dopomoga.budget import schema as t
 from dopomoga.budget.policy import PRO_RATA_POLICIES, QUEUE_POLICIES, BudgetPolicy
-from dopomoga.budget.reports import BudgetStatus, NeedRow, Reports
+from dopomoga.budget.reports import BudgetStatus, NeedRow, PayableRow, Reports
 from dopomoga.budget.store import DEFAULT_URL, Input, Published, Store
 from dopomoga.budget.tx import OPEN_STATUSES, PAID_STATUSES, Tx
 from dopomoga.errors import LedgerError
@@ -46,6 +46,7 @@ __all__ = [
     "BudgetStatus",
     "LedgerError",
     "NeedRow",
+    "PayableRow",
     "Published",
 ]
 
@@ -191,3 +192,7 @@ class BudgetLedger:
     def need_report(self, year: int, program_id: str | None = None) -> list[NeedRow]:
         """Per program (and district) and month: need, allocation, paid, shortfall, coefficient."""
         return self.reports.need_report(year, program_id)
+
+    def payables(self, year: int, program_id: str | None = None) -> list[PayableRow]:
+        """Claims carried into ``year`` as payables («кредиторська заборгованість»), owed or since paid."""
+        return self.reports.payables(year, program_id)

@@ -28,7 +28,7 @@ from fractions import Fraction
 import pydantic_core
 
 from dopomoga import explain_uk as uk
-from dopomoga.budget.allocation import available_in, monthly_plan
+from dopomoga.budget.allocation import available_in, monthly_plan, planned_month, year_room
 from dopomoga.budget.rationing import Claim, priority_then_pro_rata, pro_rata
 from dopomoga.budget.tx import ClaimRow, Tx, district_of
 from dopomoga.errors import ApplicationError, LedgerError
@@ -154,21 +154,23 @@ class BudgetPolicy:
         self.emit(tx, claim, status="refused", final=True, payout=0, coefficient=Fraction(0),
                   reason=reason, explanation=explanation)
 
-    def defer(self, tx: Tx, claim: ClaimRow, reason: str, available: int) -> None:
+    def defer(self, tx: Tx, claim: ClaimRow, reason: str, available: int, planned: int | None = None) -> None:
         self.emit(
             tx, claim, status="deferred", final=False, payout=0, coefficient=Fraction(0), reason=reason,
             explanation=uk.budget_deferral(
                 reason, claimed_kop=claim.claimed_kop, year=claim.year, period=claim.budget_period,
                 available_kop=available, clause=self.clause(claim.program_id),
+                planned_period=None if planned is None else f"{claim.year:04d}-{planned:02d}",
+                carried_from=claim.carried_from,
             ),
         )
 
     def pay(self, tx: Tx, claim: ClaimRow) -> None:
         self.emit(
             tx, claim, status="paid", final=True, payout=claim.claimed_kop, coefficient=Fraction(1),
-            reason="within_allocation",
+            reason="payable_paid" if claim.carried_from else "within_allocation",
             explanation=uk.budget_paid(amount_kop=claim.claimed_kop, period=claim.budget_period,
-                                       clause=self.clause(claim.program_id)),
+                                       clause=self.clause(claim.program_id), carried_from=claim.carried_from),
         )
 
     # -- a claim ---------------------------------------------------------------------------------
@@ -221,7 +223,10 @@ class BudgetPolicy:
                 return
             target = tx.next_open(claim.program_id, claim.district, claim.budget_period)
             if target is None:
-                self.refuse(tx, claim, "budget_year_ended")
+                if policy in PRO_RATA_POLICIES or spec.when_short == "refuse" or not self.carry(tx, claim):
+                    self.refuse(tx, claim, "budget_year_ended")
+                else:
+                    self.release(tx, claim.program_id, claim.district, claim.year)
                 return
             claim.budget_period = target
         if policy in PRO_RATA_POLICIES:
@@ -235,11 +240,20 @@ class BudgetPolicy:
         # first_come / district_split: strict FIFO; a claim never overtakes deferred ones.
         totals = tx.year(claim.program_id, claim.district, claim.year)
         plan = tx.plan(claim.program_id, claim.district, claim.year)
-        self.settle_queued(tx, claim, spec, plan, totals.spent(), blocked=totals.waiting())
+        waiting = totals.waiting()
+        ahead = sum(c.claimed_kop for c in tx.deferred_claims(claim.program_id, claim.district, claim.year)) \
+            if waiting and spec.when_short == "refuse" else 0
+        self.settle_queued(tx, claim, spec, plan, totals.spent(), blocked=waiting, ahead=ahead)
 
     def settle_queued(self, tx: Tx, claim: ClaimRow, spec: BudgetSpec, plan: tuple[int, ...] | None,
-                      spent: list[int], *, blocked: bool, announce: bool = True) -> bool:
+                      spent: list[int], *, blocked: bool, ahead: int = 0, announce: bool = True) -> bool:
         """Pay ``claim`` in full if it fits (and nothing is ahead of it); else defer or refuse.
+
+        Spending-plan semantics (issue 13): a claim that does not fit this month's year-to-date
+        plan is deferred to the month when money is planned. A program that refuses when short
+        (``when_short: refuse``) refuses only when the YEAR's allocation has no room for it
+        (annual − paid − ``ahead``, the claims queued before it): its text («після вичерпання
+        обсягу») speaks of the year's money, not of a month's share of it.
 
         Returns True when the claim now blocks the queue (deferred). ``announce`` = emit a
         decision even if a deferred claim stays deferred with the same reason and month.
@@ -252,15 +266,20 @@ class BudgetPolicy:
             self.pay(tx, claim)
             return False
         reason = "no_appropriation" if no_money else "budget_exhausted"
-        if spec.when_short == "refuse":
-            self.refuse(tx, claim, reason, available)
+        if spec.when_short == "refuse" and (no_money or year_room(plan, spent) - ahead < claim.claimed_kop):
+            self.refuse(tx, claim, reason, year_room(plan, spent))
             return False
+        if claim.carried_from:
+            reason = "payable"  # owed since an earlier year; its sentence says so
         if announce or claim.status != "deferred" or claim.reason_code != reason:
-            self.defer(tx, claim, reason, available)
+            planned = None
+            if plan is not None and not no_money:
+                planned = planned_month(month, plan, spent, claim.claimed_kop + ahead, spec.carry_over)
+            self.defer(tx, claim, reason, available, planned)
         return True
 
     def release(self, tx: Tx, program_id: str, district: str, year: int, moved: Iterable[str] = ()) -> None:
-        """Retry deferred claims FIFO (after money was raised or a month moved on)."""
+        """Retry deferred claims, payables of earlier years first, then FIFO."""
         try:
             spec = self.budget_spec(program_id)
         except LedgerError:
@@ -272,13 +291,33 @@ class BudgetPolicy:
         plan = tx.plan(program_id, district, year)
         spent = tx.spent(program_id, district, year)
         blocked = False
+        ahead = 0
         for claim in queue:
-            blocked = (
-                self.settle_queued(
-                    tx, claim, spec, plan, spent, blocked=blocked, announce=claim.application_id in moved_ids
-                )
-                or blocked
+            now_blocked = self.settle_queued(
+                tx, claim, spec, plan, spent, blocked=blocked, ahead=ahead,
+                announce=claim.application_id in moved_ids,
             )
+            if now_blocked:
+                ahead += claim.claimed_kop
+            blocked = now_blocked or blocked
+
+    def carry(self, tx: Tx, claim: ClaimRow) -> bool:
+        """Carry an owed claim into the next budget year as a payable (False: that year is closed)."""
+        target = tx.first_open(claim.program_id, claim.district, claim.year + 1)
+        if target is None:
+            return False
+        tx.account(claim, -1)
+        claim.carried_from = claim.carried_from or claim.year
+        claim.year += 1
+        claim.budget_period = target
+        claim.dirty = True
+        tx.account(claim, 1)
+        self.emit(
+            tx, claim, status="deferred", final=False, payout=0, coefficient=Fraction(0), reason="payable",
+            explanation=uk.budget_payable(claimed_kop=claim.claimed_kop, year=claim.carried_from,
+                                          period=target, clause=self.clause(claim.program_id)),
+        )
+        return True
 
     # -- an allocation ---------------------------------------------------------------------------
     def allocate(self, tx: Tx, command: AllocationSet) -> None:
@@ -322,9 +361,19 @@ class BudgetPolicy:
                         pool=pool, claimed=claimed, paid=paid, coefficient=coefficient)
         if deferred:
             target = tx.next_open(program_id, district, period)
+            carried = False
             for claim in deferred:
                 if target is None:
-                    self.refuse(tx, claim, "budget_year_ended")
+                    # 31 December: what is still owed becomes a payable of the next year
+                    # («кредиторська заборгованість», 002 L984, L1237–1238), paid first when that
+                    # year's money arrives; a program that refuses when its year's money is gone
+                    # refuses with its own reason (its clause is cited).
+                    if self.budget_spec(program_id).when_short == "refuse":
+                        self.refuse(tx, claim, "budget_exhausted", 0)
+                    elif self.carry(tx, claim):
+                        carried = True
+                    else:
+                        self.refuse(tx, claim, "budget_year_ended")
                 else:
                     tx.account(claim, -1)
                     claim.budget_period = target
@@ -332,6 +381,8 @@ class BudgetPolicy:
                     tx.account(claim, 1)
             if target is not None:
                 self.release(tx, program_id, district, year, moved=[c.application_id for c in deferred])
+            elif carried:
+                self.release(tx, program_id, district, year + 1)
 
     def _settle_pro_rata(self, tx: Tx, pending: Sequence[ClaimRow], pool: int,
                          plan: tuple[int, ...] | None) -> tuple[int, str]:

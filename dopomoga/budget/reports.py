@@ -64,6 +64,21 @@ class NeedRow:
     closed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PayableRow:
+    """A claim carried into ``year`` as a payable («кредиторська заборгованість»): owed or since paid."""
+
+    program_id: str
+    district: str | None
+    application_id: str
+    owed_since: int  # the budget year it was owed in
+    period: str  # the month of ``year`` it is charged to
+    claimed_kop: int
+    paid_kop: int
+    status: str  # deferred (still owed) or paid
+    reason_code: str
+
+
 def month_coefficient(closed: Any, sums: Sums, available: int) -> str:
     if closed is not None and closed.coefficient:
         return closed.coefficient
@@ -154,3 +169,23 @@ class Reports:
                         )
                     )
         return rows
+
+    def payables(self, year: int, program_id: str | None = None) -> list[PayableRow]:
+        """Claims carried into ``year`` from earlier years (still owed first), by program and arrival."""
+        query = select(
+            t.claims.c.program_id, t.claims.c.district, t.claims.c.application_id, t.claims.c.carried_from,
+            t.claims.c.budget_period, t.claims.c.claimed_kop, t.claims.c.payout_kop, t.claims.c.status,
+            t.claims.c.reason_code,
+        ).where(t.claims.c.year == year, t.claims.c.carried_from > 0)
+        if program_id is not None:
+            query = query.where(t.claims.c.program_id == program_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.claims.c.program_id, t.claims.c.district, t.claims.c.arrival_seq))
+            return [
+                PayableRow(
+                    program_id=r.program_id, district=r.district or None, application_id=r.application_id,
+                    owed_since=r.carried_from, period=r.budget_period, claimed_kop=r.claimed_kop,
+                    paid_kop=r.payout_kop, status=r.status, reason_code=r.reason_code,
+                )
+                for r in rows
+            ]

@@ -80,6 +80,8 @@ claims = Table(
     Column("revision", Integer, nullable=False),
     Column("context", Text, nullable=False),  # payee, payment, rules (JSON) for later decisions
     Column("entitlement", Text, nullable=False),  # the full EntitlementCalculated JSON
+    # the year the claim was owed in, when carried into the next year as a payable (0: not one)
+    Column("carried_from", Integer, nullable=False, server_default="0"),
     Index("ix_budget_claims_key_status", "program_id", "district", "year", "status"),
     Index("ix_budget_claims_period_status", "program_id", "district", "budget_period", "status"),
 )
@@ -141,6 +143,10 @@ allocation_history = Table(
     Column("amendment_id", String(ID), nullable=False),
     Column("legal_reference", Text, nullable=False),
     Column("occurred_at", String(40), nullable=False),
+    Column("line", String(64), nullable=True),  # budget line code (budget-lines.yaml)
+    Column("reason", Text, nullable=True),  # why the plan was amended
+    Column("document", Text, nullable=True),  # the decision amending it (number, date)
+    Column("amended_on", String(10), nullable=True),  # ISO date of that decision
     UniqueConstraint(
         "program_id", "district", "year", "version", name="uq_budget_allocation_history_version"
     ),
@@ -159,4 +165,23 @@ periods = Table(
     Column("paid_kop", BigInteger, nullable=False),
     Column("unspent_kop", BigInteger, nullable=False),
     Column("coefficient", String(COEFFICIENT), nullable=False),
+)
+
+
+#: The monthly «заявка на фінансування» per program (measure) and month: requested → approved
+#: → received (004 L741, L1179–1181; 002 L604, L1120).
+funding_requests = Table(
+    "budget_funding_requests",
+    metadata,
+    Column("program_id", String(PROGRAM), primary_key=True),
+    Column("period", String(PERIOD), primary_key=True),
+    Column("line", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requested_kop", BigInteger, nullable=False),
+    Column("approved_kop", BigInteger, nullable=True),
+    Column("received_kop", BigInteger, nullable=True),
+    Column("requested_on", String(10), nullable=False),
+    Column("approved_on", String(10), nullable=True),
+    Column("received_on", String(10), nullable=True),
+    Column("document", Text, nullable=True),
 )

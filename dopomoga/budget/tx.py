@@ -43,6 +43,7 @@ class ClaimRow:
     revision: int
     context: str
     entitlement: str = ""  # only set on new claims (never loaded back: it can be large)
+    carried_from: int = 0  # the year it was owed in, once carried into the next as a payable
     new: bool = False
     dirty: bool = False
 
@@ -85,7 +86,7 @@ _U_TOTALS = (
 )
 _I_CLAIMS = insert(t.claims)
 _LOADED = [c for c in t.claims.columns if c.name != "entitlement"]
-_MUTABLE = ("budget_period", "payout_kop", "status", "final", "reason_code", "coefficient", "revision")
+_MUTABLE = ("year", "budget_period", "carried_from", "payout_kop", "status", "final", "reason_code", "coefficient", "revision")
 _UPDATE_CLAIM = (
     update(t.claims)
     .where(t.claims.c.application_id == bindparam("b_application_id"))
@@ -237,7 +238,11 @@ class Tx:
             t.claims.c.year == year,
             t.claims.c.status == "deferred",
         )
-        return sorted((c for c in queue if c.status == "deferred"), key=lambda c: c.arrival_seq)
+        # payables of earlier years first («кредиторська заборгованість»), then arrival order
+        return sorted(
+            (c for c in queue if c.status == "deferred" and c.year == year),
+            key=lambda c: (c.carried_from == 0, c.arrival_seq),
+        )
 
     def open_claims(self, program_id: str, district: str, period: str) -> list[ClaimRow]:
         """Pending and deferred claims charged to a month."""
@@ -294,6 +299,13 @@ class Tx:
         while candidate is not None and self.is_closed(program_id, district, candidate):
             candidate = next_period(candidate)
         return candidate
+
+    def first_open(self, program_id: str, district: str, year: int) -> str | None:
+        """The first month of ``year`` that is not closed (where a payable of the year before goes)."""
+        january = f"{year:04d}-01"
+        return january if not self.is_closed(program_id, district, january) else self.next_open(
+            program_id, district, january
+        )
 
     def record_close(self, program_id: str, district: str, period: str, event_id: str, *,
                      pool: int, claimed: int, paid: int, coefficient: str) -> None:

@@ -29,4 +29,8 @@ def test_a_claim_larger_than_any_single_month_is_paid_in_february_with_carry_ove
             decisions[program] += [d.status for d in ledger.apply(close(program, f"2023-{month:02d}"))]
     assert decisions[carried][:2] == ["deferred", "paid"]  # February: 18 333.34 ≥ 10 000
     assert decisions[strict][0] == "deferred" and "paid" not in decisions[strict]
-    assert decisions[strict][-1] == "refused"  # December closes the year: nothing carries across
+    # Issue 13 changed this (was: refused at December's close). Money never carries across years,
+    # but what is owed does: the claim becomes a payable of 2024, not a silent refusal.
+    assert decisions[strict][-1] == "deferred" and "refused" not in decisions[strict]
+    payable = ledger.payout(f"{strict}-a")
+    assert payable.reason_code == "payable" and payable.period == "2024-01"

@@ -211,12 +211,15 @@ def test_a_december_only_plan_defers_an_april_request_until_december(ledger, bud
     assert direct.status == "paid"
 
 
-def test_closing_december_refuses_what_is_still_deferred(ledger, budget_catalog):
+def test_closing_december_carries_what_is_still_deferred_as_a_payable(ledger, budget_catalog):
+    # Issue 13 changed this (was: refused with budget_year_ended): the sum owed on 31 December
+    # is a payable of the next year («кредиторська заборгованість», 002 L984, L1237-1238).
     ledger.apply(allocation(CENT, 2023, uah("5000"), kind="december"))
     [d] = ledger.submit(entitlement(budget_catalog, CENT, "late-year", uah("10000"), "2023-12"))
     assert d.status == "deferred"
     [end] = ledger.apply(close(CENT, "2023-12"))
-    assert end.status == "refused" and end.final and end.reason_code == "budget_year_ended"
+    assert end.status == "deferred" and not end.final and end.reason_code == "payable"
+    assert end.period == "2024-01" and "кредиторськ" in end.explanation_uk
 
 
 def test_a_program_without_appropriation_defers_or_refuses_with_no_appropriation(ledger, budget_catalog):
