@@ -681,7 +681,7 @@ def test_capital_repair_help_for_a_rented_flat_is_refused(engine):
     ]
 
 
-def test_before_the_decision_of_24_march_2021_the_cash_capital_repair_help_had_no_rule(engine):
+def test_an_application_before_24_march_2021_the_date_of_the_cited_decision_has_no_rule_in_force(engine):
     with pytest.raises(ApplicationError) as failure:
         engine.decide(
             application("kamianske.war-disabled-capital-repair", CAPITAL_REPAIR, submitted_on="2021-03-01")
