@@ -23,10 +23,12 @@ from dopomoga.errors import ApplicationError
 from dopomoga.money import format_uah
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import Catalog, ProgramError
+from dopomoga.whatif.cli import whatif
 from schemas.events import ApplicationSubmitted, EntitlementCalculated
 
 app = typer.Typer(no_args_is_help=True, help="Dopomoga: municipal social payouts, decided exactly and explained.")
 app.add_typer(budget_app, name="budget", help="Budget ledger: allocations, status, need report.")
+app.command("whatif")(whatif)  # a scenario against the baseline, budgets included (docs/whatif.md)
 
 console = Console()
 err = Console(stderr=True)

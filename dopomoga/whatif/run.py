@@ -38,7 +38,7 @@ from dopomoga.rules.programs import Catalog
 from dopomoga.whatif.scenario import Scenario
 from schemas.events import AllocationSet, EntitlementCalculated
 
-Progress = Callable[[str, int], None]  # (stage, how many more done)
+Progress = Callable[[str, int], None]  # (stage: baseline | scenario | budget, how many more done)
 WHATIF_CLOSER = "dopomoga-whatif"
 
 
@@ -111,7 +111,7 @@ def _lines(path: Path) -> Iterator[str]:
 
 
 def decide_side(catalog: Catalog, applications: Path, out: Path, *, keep: Callable[[int], bool] | None = None,
-                workers: int | None = None, progress: Progress | None = None) -> tuple[dict[int, str], int, int]:
+                workers: int | None = None, progress: Progress | None = None, label: str = "decide") -> tuple[dict[int, str], int, int]:
     """Decide the applications (those ``keep(line_no)`` accepts) into ``out`` (decision JSON lines).
 
     Returns the program of each decided line, how many were decided and how many were rejected.
@@ -129,8 +129,10 @@ def decide_side(catalog: Catalog, applications: Path, out: Path, *, keep: Callab
             else:
                 errors += 1
                 programs[number] = ""
-            if progress is not None:
-                progress("decide", 1)
+            if progress is not None and (decided + errors) % 2000 == 0:
+                progress(label, 2000)
+    if progress is not None:
+        progress(label, (decided + errors) % 2000)
     return programs, decided, errors
 
 
@@ -205,10 +207,11 @@ def run_whatif(base: Catalog, scenario: Scenario, applications: Path, allocation
     with tempfile.TemporaryDirectory(prefix="dopomoga-whatif-", dir=workdir) as tmp:
         root = Path(tmp)
         base_programs, base_decided, base_errors = decide_side(
-            base, applications, root / "baseline.jsonl", workers=workers, progress=progress)
+            base, applications, root / "baseline.jsonl", workers=workers, progress=progress, label="baseline")
         keep = (lambda n: base_programs.get(n, "") in recomputed or base_programs.get(n) == "")  # noqa: E731
         _, scen_decided, scen_errors = decide_side(
-            scenario.catalog(), applications, root / "scenario.jsonl", keep=keep, workers=workers, progress=progress)
+            scenario.catalog(), applications, root / "scenario.jsonl", keep=keep, workers=workers, progress=progress,
+            label="scenario")
         # lines of programs not recomputed keep their baseline decisions
         scen_decided += sum(1 for p in base_programs.values() if p and p not in recomputed)
         scenario_allocations = scenario.allocations(allocations)
