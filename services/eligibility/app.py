@@ -12,8 +12,9 @@ from __future__ import annotations
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.history import Grant
 from dopomoga.rules.programs import Catalog
-from schemas.events import ApplicationSubmitted, PayoutDecided
+from schemas.events import PayoutDecided
 from services.eligibility.adapters.history import SqliteGrantHistory
+from services.eligibility.boundary import admit
 from services.platform.config import settings
 from services.platform.observability import decision_counter
 from services.platform.rejections import Source, decode
@@ -23,12 +24,13 @@ from services.platform.topology import APPLICATIONS, ELIGIBILITY_DECISIONS, PAYO
 cfg = settings("eligibility")
 service = StreamService(cfg, outputs=[ELIGIBILITY_DECISIONS])
 history = SqliteGrantHistory(cfg.var_dir / f"{cfg.app_id}-history.sqlite")
-engine = Engine(Catalog.load(), history)
+catalog = Catalog.load()
+engine = Engine(catalog, history)
 app = service.app
 
 
 def decide(raw: bytes | None, source: Source):
-    application = decode(ApplicationSubmitted, raw)
+    application = admit(raw, source, catalog)
     decision = engine.check_eligibility_encoded(application, record=True)  # the event's bytes, no model
     decision_counter(cfg.service, decision.program_id, "eligible" if decision.eligible else "ineligible").inc()
     yield ELIGIBILITY_DECISIONS, decision.application_id, decision.json

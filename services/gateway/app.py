@@ -40,10 +40,10 @@ from schemas.events import (
 )
 from services.gateway.auth import FailureLimiter, KeyStore, Principal
 from services.gateway.docs_assets import install as install_docs
-from services.gateway.ingest import IngestLog, fingerprint
+from services.gateway.ingest import IngestLog, admit_allocation, admit_applications
+from services.gateway.limits import BodyLimit
 from services.gateway.models import (
     ERRORS,
-    Accepted,
     AllocationRequest,
     CommandAccepted,
     ErrorBody,
@@ -52,7 +52,8 @@ from services.gateway.models import (
 )
 from services.platform.gauges import update_budget_gauges
 from services.platform.observability import EVENTS_PRODUCED
-from services.platform.topology import APPLICATIONS, BUDGET_COMMANDS, command_key
+from services.platform.rejections import reason_code_of
+from services.platform.topology import BUDGET_COMMANDS, command_key
 
 SERVICE = "gateway"
 MAX_BATCH = 1000
@@ -92,7 +93,7 @@ class Gateway:
             ingest_log = IngestLog(settings(SERVICE).var_dir / "gateway-ingest.sqlite")
         self.ingest = ingest_log
         self.limiter = FailureLimiter()
-        self._lock = threading.Lock()
+        self._lock, self._ledger_lock = threading.Lock(), threading.Lock()
         if self.keys.development:
             logging.getLogger("dopomoga.gateway").warning(
                 "DOPOMOGA_DEV is set: development API keys and users are accepted; never in production")
@@ -107,7 +108,7 @@ class Gateway:
             return self._producer
 
     def ledger(self) -> Any:
-        with self._lock:
+        with self._ledger_lock:  # not the producer's lock: reads never wait behind an unreachable broker
             if self._ledger is None:
                 try:
                     self._ledger = self._ledger_factory()
@@ -224,7 +225,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _messages(exc)
         return JSONResponse(status_code=422, content={"error": "invalid_request", "message": _summary(errors),
-                                                      "errors": errors})
+                                                      "reason_code": reason_code_of(exc.errors()), "errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -263,37 +264,9 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         principal: Principal = registry,
     ) -> IngestResponse:
         """Validate and publish applications to `applications` (key: application id). Idempotent per id."""
-        items = body if isinstance(body, list) else [body]
-        g = gw()
-        ids = [item.application_id for item in items]
-        repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
-        if repeated:
-            raise HTTPException(422, f"the batch repeats application id(s) {', '.join(repeated[:10])}")
-        unknown = sorted({i.program_id for i in items if i.program_id not in g.catalog.programs})
-        if unknown:
-            raise HTTPException(422, f"unknown program(s) {', '.join(unknown[:10])}"[:500])
-        plan: list[tuple[ApplicationSubmitted, bytes, str, str | None]] = []
-        conflicts = []
-        for item in items:
-            value = item.model_dump_json().encode("utf-8")
-            mark = fingerprint(value)
-            known = g.ingest.seen(item.application_id)
-            if known is not None and known != mark:
-                conflicts.append(item.application_id)
-            plan.append((item, value, mark, known))
-        if conflicts:
-            raise HTTPException(409, "application id(s) already submitted with different content: "
-                                f"{', '.join(conflicts[:10])}; use a new id for a new application")
-        results = []
-        for item, value, mark, known in plan:
-            if known == mark:
-                results.append(Accepted(application_id=item.application_id, status="duplicate"))
-                continue
-            g.publish(APPLICATIONS, item.application_id, value)
-            g.ingest.record(item.application_id, mark)
-            results.append(Accepted(application_id=item.application_id, status="accepted"))
-        new = sum(r.status == "accepted" for r in results)
-        return IngestResponse(accepted=new, duplicates=len(results) - new, results=results)
+        g = gw()  # plausibility, size, atomic id claims, publishing: services/gateway/ingest.py
+        return admit_applications(body if isinstance(body, list) else [body], catalog=g.catalog, log=g.ingest,
+                                  publish=g.publish)  # type: ignore[return-value]  # or a JSONResponse refusal
 
     # -- operators ----------------------------------------------------------------------------
     @app.get("/programs", tags=["operators"], responses=ERRORS)
@@ -422,6 +395,8 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         except ValidationError as exc:
             errors = _messages(exc)
             raise HTTPException(422, _summary(errors)) from None
+        if (refused := admit_allocation(event, gw().ingest)) is not None:  # amendment id reused: 409
+            return refused  # type: ignore[return-value]
         key = command_key(event.program_id, event.year, event.district)
         gw().publish(BUDGET_COMMANDS, key, event.model_dump_json().encode("utf-8"))
         return CommandAccepted(event_id=event.event_id, event_type=event.event_type, topic=BUDGET_COMMANDS, key=key)
@@ -453,6 +428,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         """Prometheus metrics of this process (no personal data in labels)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(BodyLimit)  # 413 before reading an oversized body (services/gateway/limits.py)
     return app
 
 

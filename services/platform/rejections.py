@@ -23,6 +23,8 @@ M = TypeVar("M", bound=BaseModel)
 UTC = dt.UTC
 #: Original bytes kept in a dead-letter record (the whole message up to this size).
 MAX_ORIGINAL_KEPT = 640 * 1024
+#: pydantic-core's JSON errors for bytes or escapes that are not Unicode scalar values.
+_UNICODE_ERRORS = ("surrogate", "unicode code point", "hex escape", "UTF-8", "utf-8")
 
 
 class Rejection(Exception):
@@ -38,24 +40,28 @@ def _where(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "(event)"
 
 
+def reason_code_of(errors: list[dict]) -> str:
+    """The reason code of pydantic validation errors (shared with the gateway's 422 answers)."""
+    for err in errors:
+        loc = tuple(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", ""))
+        if "schema_version" in loc:
+            return "unsupported_schema_version"
+        if err.get("type") == "string_unicode":
+            return "invalid_unicode"
+        if "iban" in loc or "IBAN" in msg:
+            return "invalid_iban"
+        if {"applicant", "payee"} & set(loc) and any(w in msg for w in ("РНОКПП", "ЄДРПОУ", "passport")):
+            return "invalid_identifier"
+        if err.get("type") == "int_type" and isinstance(err.get("input"), float):
+            return "float_money"
+    return "invalid_event"
+
+
 def classify_validation(exc: ValidationError) -> Rejection:
     """A reason code and a readable reason, without echoing input values (personal data)."""
     errors = exc.errors(include_url=False, include_input=True)
-    code = "invalid_event"
-    for err in errors:
-        loc = tuple(str(p) for p in err["loc"])
-        msg = err["msg"]
-        if "schema_version" in loc:
-            code = "unsupported_schema_version"
-        elif "iban" in loc or "IBAN" in msg:
-            code = "invalid_iban"
-        elif loc[:1] in (("applicant",), ("payee",)) and any(w in msg for w in ("РНОКПП", "ЄДРПОУ", "passport")):
-            code = "invalid_identifier"
-        elif err["type"] == "int_type" and isinstance(err.get("input"), float):
-            code = "float_money"
-        else:
-            continue
-        break
+    code = reason_code_of(errors)  # type: ignore[arg-type]
     reason = "; ".join(f"{_where(err['loc'])}: {err['msg']}" for err in errors[:5])
     if len(errors) > 5:
         reason += f"; and {len(errors) - 5} more"
@@ -78,6 +84,8 @@ def decode(model: type[M], raw: bytes | None, *, trusted: bool = False) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] == "json_invalid":
+            if any(word in first["msg"] for word in _UNICODE_ERRORS):
+                raise Rejection("invalid_unicode", f"not valid Unicode: {first['msg']}") from None
             raise Rejection("invalid_json", f"not valid JSON: {first['msg']}") from None
         try:
             data = json.loads(raw)
