@@ -250,6 +250,15 @@ class EntitlementCalculated(_Event):
     operator: OperatorNotes = Field(default_factory=OperatorNotes)
 
 
+class FundSource(BaseModel):
+    """The part of a payout one fund source pays (state, oblast or city budget, other)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["state", "oblast", "city", "other"]
+    amount_kop: Kopiyky
+
+
 class PayoutDecided(_Event):
     """A budget-limit decision. Treasury exporters read only ``final`` ones."""
 
@@ -271,6 +280,14 @@ class PayoutDecided(_Event):
     rules: RulesRef
     payee: Applicant
     payment: Payment
+    line: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="the budget line paying it (programs/<city>/budget-lines.yaml), if it has one"
+    )
+    sources: list[FundSource] | None = Field(
+        default=None,
+        description="the payout split by fund source to the kopiyka (largest remainder; Σ = payout_kop); "
+        "None when the program has no budget line or nothing is paid",
+    )
 
 
 class MonthlyPlan(BaseModel):
@@ -297,6 +314,12 @@ class AllocationSet(_Event):
     plan: MonthlyPlan
     amendment_id: Identifier
     legal_reference: ShortText
+    line: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="the budget line's code (budget-lines.yaml); program_id may be the line's holder id"
+    )
+    reason_uk: ShortText | None = Field(default=None, description="why the plan is set or amended")
+    document: ShortText | None = Field(default=None, description="the decision setting or amending it (number)")
+    amended_on: dt.date | None = Field(default=None, description="the date of that decision")
 
     @model_validator(mode="after")
     def _explicit_months_in_year_and_sum(self) -> AllocationSet:

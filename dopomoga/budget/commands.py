@@ -60,8 +60,15 @@ def allocation_set(
     legal_reference: str,
     district: str | None = None,
     occurred_at: dt.datetime | None = None,
+    line: str | None = None,
+    reason_uk: str | None = None,
+    document: str | None = None,
+    amended_on: dt.date | None = None,
 ) -> AllocationSet:
-    """The command that sets or amends a program's annual appropriation and monthly plan."""
+    """The command that sets or amends a budget key's annual appropriation and monthly plan.
+
+    ``program_id`` is a program or a budget line's holder id (``zhytomyr.line-1-1-2``); an
+    amendment names its ``reason_uk``, ``document`` and ``amended_on`` (kept in the history)."""
     return AllocationSet(
         event_id=allocation_set_id(program_id, year, district, amendment_id),
         occurred_at=occurred_at or dt.datetime(year, 1, 2, tzinfo=dt.UTC),
@@ -72,4 +79,8 @@ def allocation_set(
         plan=plan,
         amendment_id=amendment_id,
         legal_reference=legal_reference,
+        line=line,
+        reason_uk=reason_uk,
+        document=document,
+        amended_on=amended_on,
     )

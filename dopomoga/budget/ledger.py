@@ -28,6 +28,7 @@ from typing import Any, Literal, overload
 from sqlalchemy import select
 
 from dopomoga.budget import schema as t
+from dopomoga.budget.lines import BudgetLines
 from dopomoga.budget.policy import PRO_RATA_POLICIES, QUEUE_POLICIES, BudgetPolicy
 from dopomoga.budget.reports import BudgetStatus, NeedRow, PayableRow, Reports
 from dopomoga.budget.store import DEFAULT_URL, Input, Published, Store
@@ -59,13 +60,15 @@ def _shaped(results: list[list[Published]], encoded: bool) -> Any:
 class BudgetLedger:
     """Budget limits and their durable ledger (see the module docstring and docs/budget.md)."""
 
-    def __init__(self, url: str = DEFAULT_URL, catalog: Catalog | None = None):
+    def __init__(self, url: str = DEFAULT_URL, catalog: Catalog | None = None, lines: BudgetLines | None = None):
         self.url = url
         self.catalog = catalog if catalog is not None else Catalog.load()
+        # the cities' budget lines (programs/<city>/budget-lines.yaml beside the catalog's programs)
+        self.lines = lines if lines is not None else BudgetLines.load(self.catalog.root)
         self.store = Store(url)
         self.engine = self.store.engine
-        self.policy = BudgetPolicy(self.catalog)
-        self.reports = Reports(self.engine, self.policy.carry_over)
+        self.policy = BudgetPolicy(self.catalog, self.lines)
+        self.reports = Reports(self.engine, self.policy.carry_over, self.policy.holder)
         self.upgrade()
 
     # -- schema ------------------------------------------------------------------------------

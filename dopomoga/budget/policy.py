@@ -29,6 +29,7 @@ import pydantic_core
 
 from dopomoga import explain_uk as uk
 from dopomoga.budget.allocation import available_in, monthly_plan, planned_month, year_room
+from dopomoga.budget.lines import BudgetLines
 from dopomoga.budget.rationing import Claim, priority_then_pro_rata, pro_rata
 from dopomoga.budget.tx import ClaimRow, Tx, district_of
 from dopomoga.errors import ApplicationError, LedgerError
@@ -38,7 +39,7 @@ from dopomoga.periods import split_period
 from dopomoga.rules.history import InMemoryHistory
 from dopomoga.rules.programs import BudgetSpec, Catalog, ProgramError
 from dopomoga.rules.scope import ScopeBuilder
-from schemas.events import AllocationSet, EntitlementCalculated, PayoutDecided, PeriodClosed
+from schemas.events import AllocationSet, EntitlementCalculated, FundSource, PayoutDecided, PeriodClosed
 
 PRO_RATA_POLICIES = ("pro_rata_at_close", "priority_then_pro_rata")
 QUEUE_POLICIES = ("first_come", "district_split")
@@ -47,8 +48,9 @@ QUEUE_POLICIES = ("first_come", "district_split")
 class BudgetPolicy:
     """The budget rules of every program in a catalog, applied to ledger transactions."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, lines: BudgetLines | None = None):
         self.catalog = catalog
+        self.lines = lines if lines is not None else BudgetLines()
         self._specs: dict[str, BudgetSpec] = {}  # program_id -> budget block (the catalog is fixed)
         # The rules' own scope builder, for budget.priority; history counts come from the claim.
         self._scopes = ScopeBuilder(catalog, InMemoryHistory())
@@ -63,12 +65,21 @@ class BudgetPolicy:
                 raise LedgerError("unknown_program", str(exc)) from None
         return spec
 
-    def carry_over(self, program_id: str) -> bool:
-        """The program's carry-over setting; reports on a program no longer in the catalog assume the default."""
+    def carry_over(self, key: str) -> bool:
+        """The carry-over setting of a budget key: the program's, or for a pooled line all its programs'.
+
+        Reports on a program no longer in the catalog assume the default (carry over)."""
+        return all(self._carry_over(p) for p in self.lines.members(self.holder(key)))
+
+    def _carry_over(self, program_id: str) -> bool:
         try:
             return self.budget_spec(program_id).carry_over
         except LedgerError:
             return True
+
+    def holder(self, program_id: str) -> str:
+        """The budget key of a program (itself, or its budget line when the line is allocated whole)."""
+        return self.lines.holder(program_id)
 
     def clause(self, program_id: str) -> str:
         try:
@@ -140,6 +151,13 @@ class BudgetPolicy:
             payee=payee,
             payment=payment,
         )
+        line = self.lines.line_of(claim.program_id)
+        if line is not None:
+            split = self.lines.split(claim.program_id, payout) if payout else None
+            decision = decision.model_copy(update={
+                "line": line.code,
+                "sources": None if split is None else [FundSource(source=s, amount_kop=a) for s, a in split],  # type: ignore[arg-type]
+            })
         tx.revisions[event_id] = claim.revision
         tx.emitted.append(decision)
 
@@ -205,6 +223,7 @@ class BudgetPolicy:
                 {"payee": application.applicant, "payment": application.payment, "rules": ent.rules}
             ).decode(),
             entitlement=body if body is not None else ent.model_dump_json(),
+            holder=self.holder(ent.program_id),
             new=True,
         )
         tx.add_claim(claim, (application.applicant, application.payment, ent.rules))
@@ -217,16 +236,16 @@ class BudgetPolicy:
                       reason="zero_amount", explanation=uk.budget_zero(period=ent.period, clause=spec.clause_uk))
             return
         # Late claims: their month is closed.
-        if tx.is_closed(claim.program_id, claim.district, claim.budget_period):
+        if tx.is_closed(claim.holder, claim.district, claim.budget_period):
             if spec.late_claims == "refuse":
                 self.refuse(tx, claim, "period_closed")
                 return
-            target = tx.next_open(claim.program_id, claim.district, claim.budget_period)
+            target = tx.next_open(claim.holder, claim.district, claim.budget_period)
             if target is None:
                 if policy in PRO_RATA_POLICIES or spec.when_short == "refuse" or not self.carry(tx, claim):
                     self.refuse(tx, claim, "budget_year_ended")
                 else:
-                    self.release(tx, claim.program_id, claim.district, claim.year)
+                    self.release(tx, claim.holder, claim.district, claim.year)
                 return
             claim.budget_period = target
         if policy in PRO_RATA_POLICIES:
@@ -238,10 +257,10 @@ class BudgetPolicy:
             )
             return
         # first_come / district_split: strict FIFO; a claim never overtakes deferred ones.
-        totals = tx.year(claim.program_id, claim.district, claim.year)
-        plan = tx.plan(claim.program_id, claim.district, claim.year)
+        totals = tx.year(claim.holder, claim.district, claim.year)
+        plan = tx.plan(claim.holder, claim.district, claim.year)
         waiting = totals.waiting()
-        ahead = sum(c.claimed_kop for c in tx.deferred_claims(claim.program_id, claim.district, claim.year)) \
+        ahead = sum(c.claimed_kop for c in tx.deferred_claims(claim.holder, claim.district, claim.year)) \
             if waiting and spec.when_short == "refuse" else 0
         self.settle_queued(tx, claim, spec, plan, totals.spent(), blocked=waiting, ahead=ahead)
 
@@ -278,21 +297,21 @@ class BudgetPolicy:
             self.defer(tx, claim, reason, available, planned)
         return True
 
-    def release(self, tx: Tx, program_id: str, district: str, year: int, moved: Iterable[str] = ()) -> None:
-        """Retry deferred claims, payables of earlier years first, then FIFO."""
-        try:
-            spec = self.budget_spec(program_id)
-        except LedgerError:
-            return
+    def release(self, tx: Tx, holder: str, district: str, year: int, moved: Iterable[str] = ()) -> None:
+        """Retry the deferred claims of a budget key, payables of earlier years first, then FIFO."""
         moved_ids = set(moved)
-        queue = tx.deferred_claims(program_id, district, year)
+        queue = tx.deferred_claims(holder, district, year)
         if not queue:
             return
-        plan = tx.plan(program_id, district, year)
-        spent = tx.spent(program_id, district, year)
+        plan = tx.plan(holder, district, year)
+        spent = tx.spent(holder, district, year)
         blocked = False
         ahead = 0
         for claim in queue:
+            try:
+                spec = self.budget_spec(claim.program_id)
+            except LedgerError:
+                continue
             now_blocked = self.settle_queued(
                 tx, claim, spec, plan, spent, blocked=blocked, ahead=ahead,
                 announce=claim.application_id in moved_ids,
@@ -303,7 +322,7 @@ class BudgetPolicy:
 
     def carry(self, tx: Tx, claim: ClaimRow) -> bool:
         """Carry an owed claim into the next budget year as a payable (False: that year is closed)."""
-        target = tx.first_open(claim.program_id, claim.district, claim.year + 1)
+        target = tx.first_open(claim.holder, claim.district, claim.year + 1)
         if target is None:
             return False
         tx.account(claim, -1)
@@ -321,13 +340,18 @@ class BudgetPolicy:
 
     # -- an allocation ---------------------------------------------------------------------------
     def allocate(self, tx: Tx, command: AllocationSet) -> None:
+        """Set a budget key's plan: a program's, or a pooled line's (by its holder id or any of its programs)."""
         plan = monthly_plan(command.year, command.annual_kop, command.plan.kind, command.plan.months)
-        tx.write_allocation(command, plan)
-        self.release(tx, command.program_id, command.district or "", command.year)
+        holder = self.holder(command.program_id)
+        line = self.lines.line_of(command.program_id) or self.lines.line_by_holder(holder)
+        tx.write_allocation(command, plan, holder, None if line is None else line.code)
+        self.release(tx, holder, command.district or "", command.year)
 
     # -- a month's close -------------------------------------------------------------------------
     def close(self, tx: Tx, command: PeriodClosed) -> None:
+        """Close a month of a budget key (a program's, or its pooled line's: the whole line closes)."""
         year = split_period(command.period)[0]
+        holder = self.holder(command.program_id)
         try:
             spec: BudgetSpec | None = self.budget_spec(command.program_id)
         except LedgerError:
@@ -335,21 +359,21 @@ class BudgetPolicy:
         if command.district is not None:
             districts = [command.district]
         elif spec is not None and spec.by_district:
-            districts = tx.districts(command.program_id, year)
+            districts = tx.districts(holder, year)
         else:
             districts = [""]
         for district in districts:
-            self._close_one(tx, command, district, year)
+            self._close_one(tx, command, holder, district, year)
 
-    def _close_one(self, tx: Tx, command: PeriodClosed, district: str, year: int) -> None:
-        program_id, period = command.program_id, command.period
+    def _close_one(self, tx: Tx, command: PeriodClosed, program_id: str, district: str, year: int) -> None:
+        period = command.period  # program_id: the budget key (the program, or its pooled line)
         if tx.is_closed(program_id, district, period):
             return  # closed before (by another event): nothing to do
         month = split_period(period)[1]
         in_period = tx.open_claims(program_id, district, period)
         plan = tx.plan(program_id, district, year)
         spent = tx.spent(program_id, district, year)
-        pool = available_in(month, plan, spent, self.budget_spec(program_id).carry_over) if plan else 0
+        pool = available_in(month, plan, spent, self.carry_over(program_id)) if plan else 0
         pending = sorted((c for c in in_period if c.status == "pending"), key=lambda c: c.application_id)
         deferred = sorted((c for c in in_period if c.status == "deferred"), key=lambda c: c.arrival_seq)
         claimed = sum(c.claimed_kop for c in pending)
@@ -368,7 +392,7 @@ class BudgetPolicy:
                     # («кредиторська заборгованість», 002 L984, L1237–1238), paid first when that
                     # year's money arrives; a program that refuses when its year's money is gone
                     # refuses with its own reason (its clause is cited).
-                    if self.budget_spec(program_id).when_short == "refuse":
+                    if self.budget_spec(claim.program_id).when_short == "refuse":
                         self.refuse(tx, claim, "budget_exhausted", 0)
                     elif self.carry(tx, claim):
                         carried = True

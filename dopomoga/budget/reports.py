@@ -92,13 +92,15 @@ def month_coefficient(closed: Any, sums: Sums, available: int) -> str:
 class Reports:
     """Read models over a ledger's database; ``carry_over(program_id)`` is the program's setting."""
 
-    def __init__(self, engine: Engine, carry_over: Callable[[str], bool]):
+    def __init__(self, engine: Engine, carry_over: Callable[[str], bool], holder: Callable[[str], str] = str):
         self.engine = engine
         self._carry_over = carry_over
+        self._holder = holder  # program -> its budget key (itself, or its pooled budget line)
 
     def status(self, program_id: str, period: str, district: str | None = None) -> BudgetStatus:
         year, month = split_period(period)
         dist = district or ""
+        program_id = self._holder(program_id)
         with self.engine.connect() as conn:
             plan = load_plan(conn, program_id, dist, year)
             totals = load_year(conn, program_id, dist, year)
@@ -120,7 +122,11 @@ class Reports:
         )
 
     def need_report(self, year: int, program_id: str | None = None) -> list[NeedRow]:
-        """Per program (and district) and month: need, allocation, paid, shortfall, coefficient."""
+        """Per budget key (and district) and month: need, allocation, paid, shortfall, coefficient.
+
+        A program on a budget line allocated as a whole is reported as its line (holder id)."""
+        if program_id is not None:
+            program_id = self._holder(program_id)
         with self.engine.connect() as conn:
             keys: set[tuple[str, str]] = set()
             q1 = select(t.allocations.c.program_id, t.allocations.c.district).where(

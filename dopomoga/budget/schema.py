@@ -82,8 +82,10 @@ claims = Table(
     Column("entitlement", Text, nullable=False),  # the full EntitlementCalculated JSON
     # the year the claim was owed in, when carried into the next year as a payable (0: not one)
     Column("carried_from", Integer, nullable=False, server_default="0"),
-    Index("ix_budget_claims_key_status", "program_id", "district", "year", "status"),
-    Index("ix_budget_claims_period_status", "program_id", "district", "budget_period", "status"),
+    # the budget key it is charged to: the program, or its budget line allocated as a whole
+    Column("holder", String(PROGRAM), nullable=False, server_default=""),
+    Index("ix_budget_claims_holder_status", "holder", "district", "year", "status"),
+    Index("ix_budget_claims_holder_period_status", "holder", "district", "budget_period", "status"),
 )
 
 #: Running totals per program (and district), year and month the claims are charged to,

@@ -44,6 +44,7 @@ class ClaimRow:
     context: str
     entitlement: str = ""  # only set on new claims (never loaded back: it can be large)
     carried_from: int = 0  # the year it was owed in, once carried into the next as a payable
+    holder: str = ""  # the budget key it is charged to: the program, or its pooled budget line
     new: bool = False
     dirty: bool = False
 
@@ -170,7 +171,7 @@ class Tx:
     def account(self, claim: ClaimRow, sign: int) -> None:
         """Add (``sign`` = 1) or take back (-1) what ``claim`` counts in its month's totals."""
         month = int(claim.budget_period[5:7])
-        totals = self.year(claim.program_id, claim.district, claim.year)
+        totals = self.year(claim.holder, claim.district, claim.year)
         totals.touched.add(month)
         if not claim.eligible or claim.status == "new":
             return
@@ -229,11 +230,11 @@ class Tx:
             result.append(claim)
         return result
 
-    def deferred_claims(self, program_id: str, district: str, year: int) -> list[ClaimRow]:
+    def deferred_claims(self, holder: str, district: str, year: int) -> list[ClaimRow]:
         """The deferred claims of a budget key, in arrival order (written first, so queries see them)."""
         self.sync()
         queue = self.select_claims(
-            t.claims.c.program_id == program_id,
+            t.claims.c.holder == holder,
             t.claims.c.district == district,
             t.claims.c.year == year,
             t.claims.c.status == "deferred",
@@ -244,11 +245,11 @@ class Tx:
             key=lambda c: (c.carried_from == 0, c.arrival_seq),
         )
 
-    def open_claims(self, program_id: str, district: str, period: str) -> list[ClaimRow]:
-        """Pending and deferred claims charged to a month."""
+    def open_claims(self, holder: str, district: str, period: str) -> list[ClaimRow]:
+        """Pending and deferred claims charged to a month of a budget key."""
         self.sync()
         return self.select_claims(
-            t.claims.c.program_id == program_id,
+            t.claims.c.holder == holder,
             t.claims.c.district == district,
             t.claims.c.budget_period == period,
             t.claims.c.status.in_(OPEN_STATUSES),
@@ -325,10 +326,10 @@ class Tx:
         self.closed_periods(program_id, district).add(period)
 
     # -- allocations --------------------------------------------------------------------------------
-    def write_allocation(self, command: AllocationSet, plan: tuple[int, ...]) -> None:
+    def write_allocation(self, command: AllocationSet, plan: tuple[int, ...], holder: str, line: str | None) -> None:
         """Replace the budget key's allocation and plan; append the amendment to its history."""
         district = command.district or ""
-        key = {"program_id": command.program_id, "district": district, "year": command.year}
+        key = {"program_id": holder, "district": district, "year": command.year}
         conn = self.conn
         version = (
             conn.execute(
@@ -369,9 +370,13 @@ class Tx:
                 amendment_id=command.amendment_id,
                 legal_reference=command.legal_reference,
                 occurred_at=command.occurred_at.isoformat(),
+                line=command.line or line,
+                reason=command.reason_uk,
+                document=command.document,
+                amended_on=None if command.amended_on is None else command.amended_on.isoformat(),
             )
         )
-        self.plans[(command.program_id, district, command.year)] = plan
+        self.plans[(holder, district, command.year)] = plan
 
     def districts(self, program_id: str, year: int) -> list[str]:
         """Every district of a program's year that has an allocation or claims ("" included)."""
