@@ -137,6 +137,7 @@ class BudgetLedger:
             "EntitlementCalculated",
             entitlement.occurred_at,
             lambda tx: self.policy.submit(tx, entitlement, body),
+            entitlement,  # a replayed id must carry the same content (store.check_same_content)
         )
 
     @overload
@@ -153,7 +154,8 @@ class BudgetLedger:
             work = lambda tx: self.policy.close(tx, command)  # noqa: E731
         else:  # pragma: no cover - type guard
             raise LedgerError("unknown_command", f"not a budget command: {type(command).__name__}")
-        return _shaped(self.store.run([(command.event_id, command.event_type, command.occurred_at, work)]), encoded)[0]
+        return _shaped(self.store.run([(command.event_id, command.event_type, command.occurred_at, work, command)]),
+                       encoded)[0]
 
     # -- public API: queries -----------------------------------------------------------------
     def payout(self, application_id: str) -> PayoutDecided | None:

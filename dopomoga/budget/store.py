@@ -14,6 +14,8 @@ No budget policy here: what an input does to a budget is ``dopomoga.budget.polic
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,13 +28,14 @@ from sqlalchemy.pool import StaticPool
 
 from dopomoga.budget import schema as t
 from dopomoga.budget.tx import Tx
+from dopomoga.errors import LedgerError
 from schemas.events import PayoutDecided
 
 DEFAULT_URL = "sqlite:///var/budget.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _RETRIES = 8
 _CHUNK = 500  # ids per IN (...) query
-Input = tuple[str, str, Any, Callable[[Tx], None]]  # input id, kind, occurred_at, work
+Input = tuple[str, str, Any, Callable[[Tx], None]]  # input id, kind, occurred_at, work[, the event]
 
 _B = bindparam
 _Q_KNOWN = select(t.inputs.c.input_id, t.inputs.c.outputs).where(
@@ -96,13 +99,16 @@ class Store:
     def _transaction(self, inputs: Sequence[Input]) -> list[list[Published]]:
         with self.engine.begin() as conn:
             stored = self._stored(conn, [item[0] for item in inputs])
+            for item in inputs:
+                if item[0] in stored and len(item) > 4:
+                    check_same_content(conn, item[0], item[1], item[4])  # type: ignore[misc]
             if all(item[0] in stored for item in inputs):
                 return [self._replay(stored[item[0]]) for item in inputs]
             tx = Tx(conn, (conn.execute(_Q_MAX_SEQ).scalar() or 0) + 1)
             input_rows: list[dict[str, Any]] = []
             decision_rows: list[dict[str, Any]] = []
             results: list[list[Published]] = []
-            for input_id, kind, occurred_at, work in inputs:
+            for input_id, kind, occurred_at, work, *_ in inputs:
                 bodies = stored.get(input_id)
                 if bodies is not None:
                     results.append(self._replay(bodies))
@@ -167,6 +173,48 @@ class Store:
         return stored
 
 
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def check_same_content(conn: Connection, input_id: str, kind: str, event: Any) -> None:
+    """An input id seen before must carry the same content (TigerBeetle's ``exists_with_different_…``):
+    raise ``LedgerError`` naming both versions by digest (never their values) if it does not.
+
+    A claim is compared by its application (without ``occurred_at``), an allocation by its amounts,
+    plan and legal reference; a month's close has no content beyond its id.
+    """
+    if kind == "EntitlementCalculated":
+        body = conn.execute(
+            select(t.claims.c.entitlement).where(t.claims.c.entitlement_decision_id == input_id)
+        ).scalar()
+        if not body:
+            return
+        known = json.loads(body).get("application", {})
+        known.pop("occurred_at", None)
+        new = event.application.model_dump(mode="json", exclude={"occurred_at"})
+        if known != new:
+            raise LedgerError("input_conflict", f"claim {input_id} was taken with another application: first version "
+                              f"digest {_digest(known)}, this version digest {_digest(new)}")
+    elif kind == "AllocationSet":
+        row = conn.execute(
+            select(t.allocation_history.c.annual_kop, t.allocation_history.c.plan_kind,
+                   t.allocation_history.c.plan, t.allocation_history.c.legal_reference)
+            .where(t.allocation_history.c.event_id == input_id)
+        ).first()
+        if row is None:
+            return
+        known = {"annual_kop": row[0], "plan_kind": row[1], "legal_reference": row[3]}
+        new = {"annual_kop": event.annual_kop, "plan_kind": event.plan.kind, "legal_reference": event.legal_reference}
+        months = event.plan.months
+        if months is not None:  # the stored plan is the twelve monthly amounts
+            known["months"] = json.loads(row[2])
+            new["months"] = [months.get(f"{event.year}-{m:02d}", 0) for m in range(1, 13)]
+        if known != new:
+            raise LedgerError("amendment_conflict", f"amendment {event.amendment_id} was applied with other content: "
+                              f"first version digest {_digest(known)}, this version digest {_digest(new)}")
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:") or ":memory:" in url
@@ -186,7 +234,9 @@ def make_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=MEMORY" if memory else "PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a commit is on disk before the batch's offsets are committed (NORMAL in WAL mode
+            # may roll the last commits back on a power cut). Cost: bench/ledger.py, docs/operations.md.
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -14,10 +14,10 @@ from dopomoga.rules.history import Grant
 from dopomoga.rules.programs import Catalog
 from schemas.events import PayoutDecided
 from services.eligibility.adapters.history import SqliteGrantHistory
-from services.eligibility.boundary import admit
+from services.eligibility.boundary import admit, conflict_reason, content_fingerprint
 from services.platform.config import settings
 from services.platform.observability import decision_counter
-from services.platform.rejections import Source, decode
+from services.platform.rejections import Rejection, Source, decode
 from services.platform.runtime import StreamService
 from services.platform.topology import APPLICATIONS, ELIGIBILITY_DECISIONS, PAYOUT_DECISIONS
 
@@ -31,7 +31,15 @@ app = service.app
 
 def decide(raw: bytes | None, source: Source):
     application = admit(raw, source, catalog)
+    # an id seen before with other content is a conflict, never decided (so never granted)
+    # (an application refused as invalid does not take its id: the registry may correct and re-send it)
+    mark = content_fingerprint(application)
+    first = history.known_application(application.application_id)
+    if first is not None and first[0] != mark:
+        raise Rejection("application_id_conflict", conflict_reason(first, mark))
     decision = engine.check_eligibility_encoded(application, record=True)  # the event's bytes, no model
+    if first is None:
+        history.remember_application(application.application_id, mark, f"{source.topic}/{source.partition}/{source.offset}")
     decision_counter(cfg.service, decision.program_id, "eligible" if decision.eligible else "ineligible").inc()
     yield ELIGIBILITY_DECISIONS, decision.application_id, decision.json
 

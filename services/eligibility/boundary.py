@@ -7,6 +7,7 @@ here the receiving time is the record's broker timestamp (now, if the record has
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from dopomoga.rules.plausibility import check_application
 from dopomoga.rules.programs import Catalog
@@ -26,3 +27,14 @@ def admit(raw: bytes | None, source: Source, catalog: Catalog) -> ApplicationSub
     # pydantic-core's JSON parser already refuses lone surrogates (decode: invalid_unicode)
     check_application(application, catalog, received_time(source), scan_text=False)
     return application
+
+
+def content_fingerprint(application: ApplicationSubmitted) -> str:
+    """sha256 of the application's content, without its ``occurred_at`` (a re-send's time may differ)."""
+    return hashlib.sha256(application.model_dump_json(exclude={"occurred_at"}).encode("utf-8")).hexdigest()
+
+
+def conflict_reason(first: tuple[str, str], mark: str) -> str:
+    """Both versions by fingerprint (and where the first was read), never their content."""
+    return (f"application id already taken with different content: first version sha256:{first[0][:16]} "
+            f"(read at {first[1]}), this version sha256:{mark[:16]}; a new application needs a new id")

@@ -5,6 +5,15 @@ applications racing for the same one-off grant are not both approved), confirmed
 its final payout decision pays money, and forgotten when the final decision refuses it.
 Writes are grouped into transactions by the caller (``commit`` once per batch), before
 the batch's Kafka offsets are committed; replays are idempotent (primary keys).
+
+Every decided application id is kept with the fingerprint of its content (``remember_application``): a
+replay of the same content is harmless, an id reused for other content is a conflict the
+service dead-letters (TigerBeetle's ``exists_with_different_…``), so a second person's
+application under a known id is never decided, and so never recorded as granted. A final
+decision confirms only the grant of the person it pays (``confirm``).
+
+The file is ``synchronous=FULL``: a commit survives a power cut before the batch's offsets
+are committed (with ``NORMAL`` in WAL mode the last commits could roll back after them).
 """
 
 from __future__ import annotations
@@ -27,6 +36,11 @@ CREATE TABLE IF NOT EXISTS grants (
     PRIMARY KEY (subject_key, application_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS grants_by_application ON grants (application_id);
+CREATE TABLE IF NOT EXISTS applications (
+    application_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    source TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -38,7 +52,7 @@ class SqliteGrantHistory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level="DEFERRED", check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         self._db.commit()
 
@@ -87,12 +101,33 @@ class SqliteGrantHistory:
 
     # -- feedback from final payout decisions ------------------------------------------------
     def confirm(self, application_id: str, fallback: Grant | None = None) -> None:
-        """A final decision paid money: make the grant final (record ``fallback`` if it was never seen)."""
+        """A final decision paid money: make the grant final (record ``fallback`` if it was never seen).
+
+        ``fallback.keys[0]`` is the paid person's key: if the application's provisional grant names
+        another person (an id reused for someone else before conflicts were refused), that record
+        is replaced by the paid person's, so nobody who was not paid is ever recorded as granted.
+        """
+        if fallback is not None:
+            recorded = {row[0] for row in self._db.execute(
+                "SELECT subject_key FROM grants WHERE application_id = ?", (application_id,))}
+            if recorded and fallback.keys[0] not in recorded:
+                self.forget(application_id)
         updated = self._db.execute(
             "UPDATE grants SET status = 'final' WHERE application_id = ?", (application_id,)
         ).rowcount
         if not updated and fallback is not None:
             self.record(fallback, status="final")
+
+    def known_application(self, application_id: str) -> tuple[str, str] | None:
+        """The (fingerprint, source) an application id was decided with, if it was."""
+        row = self._db.execute(
+            "SELECT fingerprint, source FROM applications WHERE application_id = ?", (application_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def remember_application(self, application_id: str, fingerprint: str, source: str) -> None:
+        """Keep the content fingerprint of a decided application (a replay changes nothing)."""
+        self._db.execute("INSERT OR IGNORE INTO applications VALUES (?, ?, ?)", (application_id, fingerprint, source))
 
     def status(self, application_id: str) -> str | None:
         row = self._db.execute(
