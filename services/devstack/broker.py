@@ -16,6 +16,7 @@ from pathlib import Path
 import structlog
 
 from services.devstack.supervisor import terminate
+from services.platform.lifecycle import die_with_parent
 
 log = structlog.get_logger("dopomoga.broker")
 
@@ -107,7 +108,8 @@ def start_broker(port: int | None = None, log_path: Path | None = None, timeout:
         "memory://tansu/",
     ]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                               preexec_fn=die_with_parent())  # stops when `dopomoga up` or the test dies
     broker = EmbeddedBroker(port=port, process=process, log_path=log_path)
     try:
         wait_until_answers(broker.bootstrap, timeout)

@@ -17,6 +17,7 @@ from pathlib import Path
 import structlog
 
 from services.platform.config import metrics_port_variable
+from services.platform.lifecycle import die_with_parent
 from services.platform.topology import SERVICE_BY_NAME, SERVICES
 
 log = structlog.get_logger("dopomoga.supervisor")
@@ -53,6 +54,7 @@ class ServiceProcess:
                 stderr=subprocess.STDOUT if out else None,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the children
+                preexec_fn=die_with_parent(),  # SIGTERM when the supervisor dies, even by SIGKILL
             )
         finally:
             if out:

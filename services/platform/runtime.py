@@ -20,6 +20,7 @@ from aiokafka.partitioner import murmur2
 
 from services.platform.config import ServiceSettings
 from services.platform.eager import DopomogaApp
+from services.platform.lifecycle import install_stop_deadline
 from services.platform.observability import (
     CONSUMER_LAG,
     DECISION_LATENCY,
@@ -214,6 +215,15 @@ async def take_batches(stream: faust.StreamT, max_: int, within: float) -> Async
         stream._processors.remove(add)
 
 
+class _Worker(faust.Worker):
+    """Faust's worker, exiting within ``STOP_GRACE_S`` of SIGTERM/SIGINT: with the broker gone its
+    graceful stop waited for the consumer and producer for minutes (services.platform.lifecycle)."""
+
+    def install_signal_handlers(self) -> None:
+        super().install_signal_handlers()
+        install_stop_deadline()
+
+
 class StreamService:
     """One service: its Faust app, its outbound topics and the shared batch loop."""
 
@@ -362,7 +372,7 @@ class StreamService:
         """Serve /metrics, then run the Faust worker until SIGTERM/SIGINT."""
         port = serve_metrics(self.cfg.metrics_port)
         self.log.info("starting", app_id=self.cfg.app_id, broker=self.cfg.broker_url, metrics_port=port)
-        worker = faust.Worker(
+        worker = _Worker(
             self.app, loglevel=os.environ.get("DOPOMOGA_FAUST_LOG_LEVEL", "WARNING"), quiet=True, redirect_stdouts=False
         )
         # Faust's terminal spinner sets the root logger to DEBUG (to spin on every record), so every
