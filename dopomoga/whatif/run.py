@@ -1,10 +1,13 @@
 """Run a what-if: the baseline and a scenario, each through the decisions and a budget ledger of its own.
 
 Nothing here touches production state: each side decides with ``dopomoga.rules.batch`` (every
-core, the traced path's exact decisions) into a decisions file in a temporary directory, and feeds
-them to its own ``BudgetLedger`` (a SQLite file in that directory): the allocation commands, every
-claim in input order, then every month of each budget year closed in calendar order, as an
-operator would (the demo does the same), so every claim ends with a final decision.
+core, the traced path's exact decisions) into one decisions file per program in a temporary
+directory, and feeds them to ledgers of its own (``BudgetLedger`` on SQLite files in that
+directory): the allocation commands, every claim in input order, then every month of each budget
+year closed in calendar order, as an operator would (the demo does the same). Budgets are per
+program (and district), so each side's programs are split over as many ledgers as there are
+workers, balanced by claims, and the ledgers of both sides run in one process pool. A claim still
+deferred after December stays ``deferred`` (the ledger carries it into the next year's January).
 
 Only what a scenario can change is computed twice. The programs it touches (rules, parameters,
 budget block, allocations), the programs whose grant history reads theirs (a frequency limit over
@@ -21,19 +24,19 @@ import dataclasses
 import datetime as dt
 import gc
 import multiprocessing
-import pickle
 import tempfile
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from dopomoga.budget import schema as t
 from dopomoga.budget.commands import period_closed
 from dopomoga.budget.ledger import BudgetLedger, NeedRow
-from dopomoga.rules.batch import decide_batch
+from dopomoga.rules.batch import decide_batch, default_workers
 from dopomoga.rules.programs import Catalog
 from dopomoga.whatif.scenario import Scenario
 from schemas.events import AllocationSet, EntitlementCalculated
@@ -110,37 +113,62 @@ def _lines(path: Path) -> Iterator[str]:
             yield line.rstrip("\n")
 
 
-def decide_side(catalog: Catalog, applications: Path, out: Path, *, keep: Callable[[int], bool] | None = None,
-                workers: int | None = None, progress: Progress | None = None, label: str = "decide") -> tuple[dict[int, str], int, int]:
-    """Decide the applications (those ``keep(line_no)`` accepts) into ``out`` (decision JSON lines).
+def decide_side(catalog: Catalog, applications: Path, folder: Path, *, keep: Callable[[int], bool] | None = None,
+                workers: int | None = None, progress: Progress | None = None,
+                label: str = "decide") -> tuple[dict[int, str], Counter[str], int]:
+    """Decide the applications (those ``keep(line_no)`` accepts) into ``folder/<program>.jsonl``.
 
-    Returns the program of each decided line, how many were decided and how many were rejected.
+    Returns the program of each decided line ('' for a rejected line), the decisions per program
+    and how many lines were rejected.
     """
+    folder.mkdir(parents=True, exist_ok=True)
     programs: dict[int, str] = {}
-    decided = errors = 0
+    counts: Counter[str] = Counter()
+    errors = 0
     numbered = ((n, line) for n, line in enumerate(_lines(applications), start=1))
     wanted = (line if keep is None or keep(n) else "" for n, line in numbered)  # blank lines are skipped
-    with out.open("wb") as sink:
+    sinks: dict[str, BinaryIO] = {}
+    try:
         for number, decision, _error in decide_batch(catalog, wanted, workers=workers):
             if decision is not None:
+                sink = sinks.get(decision.program_id)
+                if sink is None:
+                    sink = sinks[decision.program_id] = (folder / f"{decision.program_id}.jsonl").open("wb")
                 sink.write(decision.json + b"\n")
                 programs[number] = decision.program_id
-                decided += 1
+                counts[decision.program_id] += 1
             else:
                 errors += 1
                 programs[number] = ""
-            if progress is not None and (decided + errors) % 2000 == 0:
+            if progress is not None and len(programs) % 2000 == 0:
                 progress(label, 2000)
+    finally:
+        for sink in sinks.values():
+            sink.close()
     if progress is not None:
-        progress(label, (decided + errors) % 2000)
-    return programs, decided, errors
+        progress(label, len(programs) % 2000)
+    return programs, counts, errors
 
 
-def run_ledger(catalog: Catalog, decisions: Path, allocations: list[AllocationSet], db: Path,
-               counter: Any = None, batch: int = 500) -> tuple[dict[str, Claim], list[NeedRow]]:
-    """Feed decisions to a fresh ledger, close every month of each budget year, read the outcomes."""
+def shards(counts: Mapping[str, int], k: int) -> list[list[str]]:
+    """Programs in ``k`` groups of about equal claims (largest first into the lightest group)."""
+    bins: list[tuple[int, list[str]]] = [(0, []) for _ in range(max(k, 1))]
+    for program, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        index = min(range(len(bins)), key=lambda i: (bins[i][0], i))
+        bins[index] = (bins[index][0] + count, [*bins[index][1], program])
+    return [sorted(group) for _, group in bins if group]
+
+
+def run_ledger(catalog: Catalog, decisions: list[Path], allocations: list[AllocationSet], db: Path,
+               counter: Any = None, batch: int = 2000) -> tuple[dict[str, Claim], list[NeedRow]]:
+    """Feed decisions to a fresh ledger, close every month of each budget year, read the outcomes.
+
+    Budgets are per program (and district), so programs may be split over several ledgers; within
+    a program the claims keep their input order.
+    """
     gc.freeze()
     ledger = BudgetLedger(f"sqlite:///{db}", catalog)
+    _without_fsync(ledger.store.engine)
     try:
         for allocation in allocations:
             if allocation.program_id in catalog.programs:
@@ -159,13 +187,14 @@ def run_ledger(catalog: Catalog, decisions: Path, allocations: list[AllocationSe
                     counter.value += len(chunk)
             chunk.clear()
 
-        with decisions.open("rb") as source:
-            for line in source:
-                chunk.append(line.rstrip(b"\n"))
-                if len(chunk) >= batch:
-                    flush()
-        if chunk:
-            flush()
+        for path in decisions:
+            with path.open("rb") as source:
+                for line in source:
+                    chunk.append(line.rstrip(b"\n"))
+                    if len(chunk) >= batch:
+                        flush()
+            if chunk:
+                flush()
         for program_id, district, year in sorted(budgets, key=lambda b: (b[0], b[1] or "", b[2])):
             for month in range(1, 13):
                 period = f"{year}-{month:02d}"
@@ -189,63 +218,90 @@ def run_ledger(catalog: Catalog, decisions: Path, allocations: list[AllocationSe
         ledger.close()
 
 
-_LEDGER_JOB: tuple[Any, ...] | None = None
+def _without_fsync(engine: Any) -> None:
+    """A what-if ledger is thrown away: its commits need not wait for the disk (``synchronous=OFF``)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:  # after the store's own pragmas
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
+
+    engine.dispose()  # connections opened by the migrations go; new ones get the pragma
 
 
-def _ledger_child(out: str) -> None:
-    assert _LEDGER_JOB is not None
-    result = run_ledger(*_LEDGER_JOB)
-    Path(out).write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+_JOBS: dict[str, tuple[Catalog, list[AllocationSet], Path]] = {}  # side -> what its ledgers need (fork)
+_COUNTER: Any = None
+
+
+def _ledger_job(job: tuple[str, int, list[str]]) -> tuple[dict[str, Claim], list[NeedRow]]:
+    label, index, programs = job
+    catalog, allocations, folder = _JOBS[label]
+    wanted = set(programs)
+    db = folder / f"ledger-{index}.sqlite"
+    try:
+        return run_ledger(catalog, [folder / f"{p}.jsonl" for p in programs],
+                          [a for a in allocations if a.program_id in wanted], db, _COUNTER)
+    finally:
+        db.unlink(missing_ok=True)
 
 
 def run_whatif(base: Catalog, scenario: Scenario, applications: Path, allocations: list[AllocationSet], *,
                full: bool = False, workers: int | None = None, workdir: Path | None = None,
                progress: Progress | None = None) -> tuple[Side, Side, frozenset[str]]:
     """Baseline and scenario, decided and budgeted; returns both sides and the recomputed programs."""
-    global _LEDGER_JOB
+    global _COUNTER
+    workers = workers or default_workers()
     recomputed = frozenset(base.programs) if full else recomputed_programs(scenario, base)
     with tempfile.TemporaryDirectory(prefix="dopomoga-whatif-", dir=workdir) as tmp:
         root = Path(tmp)
-        base_programs, base_decided, base_errors = decide_side(
-            base, applications, root / "baseline.jsonl", workers=workers, progress=progress, label="baseline")
+        base_programs, base_counts, base_errors = decide_side(
+            base, applications, root / "baseline", workers=workers, progress=progress, label="baseline")
         keep = (lambda n: base_programs.get(n, "") in recomputed or base_programs.get(n) == "")  # noqa: E731
-        _, scen_decided, scen_errors = decide_side(
-            scenario.catalog(), applications, root / "scenario.jsonl", keep=keep, workers=workers, progress=progress,
+        _, scen_counts, scen_errors = decide_side(
+            scenario.catalog(), applications, root / "scenario", keep=keep, workers=workers, progress=progress,
             label="scenario")
-        # lines of programs not recomputed keep their baseline decisions
-        scen_decided += sum(1 for p in base_programs.values() if p and p not in recomputed)
-        scenario_allocations = scenario.allocations(allocations)
+        _JOBS["baseline"] = (base, allocations, root / "baseline")
+        _JOBS["scenario"] = (scenario.catalog(), scenario.allocations(allocations), root / "scenario")
+        # Ledger jobs, heaviest first: the baseline's programs in `workers` groups, the scenario's likewise.
+        jobs = [(label, i, group) for label, counts in (("baseline", base_counts), ("scenario", scen_counts))
+                for i, group in enumerate(shards(counts, workers))]
+        weight = {"baseline": base_counts, "scenario": scen_counts}
+        jobs.sort(key=lambda job: -sum(weight[job[0]][p] for p in job[2]))
         context = multiprocessing.get_context("fork")
-        results: dict[str, Any] = {}
-        counters = {}
-        children = []
-        jobs = [("baseline", base, allocations), ("scenario", scenario.catalog(), scenario_allocations)]
-        for label, catalog, commands in jobs:
-            counters[label] = context.Value("q", 0)
-            _LEDGER_JOB = (catalog, root / f"{label}.jsonl", commands, root / f"{label}.sqlite", counters[label])
-            child = context.Process(target=_ledger_child, args=(str(root / f"{label}.pickle"),))
-            child.start()
-            children.append((label, child))
-        _LEDGER_JOB = None
-        done = 0
-        while any(child.is_alive() for _, child in children):
-            for _, child in children:
-                child.join(0.2)
-            now = sum(c.value for c in counters.values())
-            if progress is not None and now > done:
-                progress("budget", now - done)
-            done = now
-        for label, child in children:
-            if child.exitcode != 0:
-                raise RuntimeError(f"the {label} ledger failed (exit code {child.exitcode})")
-            results[label] = pickle.loads((root / f"{label}.pickle").read_bytes())
-    base_claims, base_months = results["baseline"]
-    scen_claims, scen_months = results["scenario"]
+        _COUNTER = context.Value("q", 0)
+        results: dict[str, list[tuple[dict[str, Claim], list[NeedRow]]]] = {"baseline": [], "scenario": []}
+        try:
+            with context.Pool(min(workers, max(len(jobs), 1))) as pool:
+                pending = [(job[0], pool.apply_async(_ledger_job, (job,))) for job in jobs]
+                done = 0
+                while pending:
+                    label, result = pending[0]
+                    result.wait(0.2)
+                    now = _COUNTER.value
+                    if progress is not None and now > done:
+                        progress("budget", now - done)
+                    done = now
+                    if result.ready():
+                        results[label].append(result.get())
+                        pending.pop(0)
+        finally:
+            _JOBS.clear()
+            _COUNTER = None
+    base_claims = {k: v for claims, _ in results["baseline"] for k, v in claims.items()}
+    base_months = sorted((r for _, months in results["baseline"] for r in months), key=_month_key)
+    scen_claims = {k: v for claims, _ in results["scenario"] for k, v in claims.items()}
+    scen_months = [r for _, months in results["scenario"] for r in months]
     # Programs not recomputed: the scenario's outcomes are the baseline's (same rules, money, claims).
     merged = {k: v for k, v in base_claims.items() if v.program_id not in recomputed}
     merged.update(scen_claims)
-    months = [r for r in base_months if r.program_id not in recomputed] + [
-        r for r in scen_months if r.program_id in recomputed]
-    baseline = Side("baseline", base_claims, base_months, base_errors, base_decided)
+    months = sorted([r for r in base_months if r.program_id not in recomputed]
+                    + [r for r in scen_months if r.program_id in recomputed], key=_month_key)
+    baseline = Side("baseline", base_claims, base_months, base_errors, sum(base_counts.values()))
+    scen_decided = sum(scen_counts.values()) + sum(c for p, c in base_counts.items() if p not in recomputed)
     scenario_side = Side(scenario.id, merged, months, scen_errors, scen_decided)
     return baseline, scenario_side, recomputed
+
+
+def _month_key(row: NeedRow) -> tuple[str, str, str]:
+    return row.program_id, row.district or "", row.period

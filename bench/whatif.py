@@ -1,0 +1,165 @@
+"""What-if benchmark: a year of mixed synthetic applications, baseline + scenario, budgets included.
+
+    .venv/bin/python bench/whatif.py [--n 20000] [--year 2023] [--scenario examples/whatif/pm-plus-10.yaml]
+                                     [--full] [--workers 2]
+
+The applications come from ``services/devstack/synthetic.py`` (never real people): twelve monthly
+registries (submitted on the 3rd of each month of ``--year``, each its own seed), ``--n`` in all,
+programs drawn by the Zhytomyr report's recipient counts. They are generated once into
+``var/bench/`` (the generation is not timed). Allocations (not timed): each program's year gets
+95 % of its estimated need - its applications × the mean eligible amount in a sample of the first
+3 000 decisions - spread evenly, so some months run short and the rationing (deferrals, pro rata)
+is exercised without deferring most of the year.
+
+Timed: ``dopomoga.whatif.run.run_whatif`` - the baseline decided (every application, batch path on
+``--workers`` processes) and budgeted in its own SQLite ledger, the scenario decided and budgeted
+for the programs it can change (``--full``: every program), both ledgers run in parallel, and
+every month closed - then the comparison. Wall clock; peak RSS of this process and of the largest
+child (workers and ledgers are separate processes). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing
+import os
+import platform
+import resource
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dopomoga.budget.commands import allocation_set  # noqa: E402
+from dopomoga.money import kop_to_decimal_str  # noqa: E402
+from dopomoga.rules.engine import Engine  # noqa: E402
+from dopomoga.rules.programs import Catalog  # noqa: E402
+from dopomoga.whatif.report import compare  # noqa: E402
+from dopomoga.whatif.run import run_whatif  # noqa: E402
+from dopomoga.whatif.scenario import load_scenario  # noqa: E402
+from schemas.events import ApplicationSubmitted, MonthlyPlan  # noqa: E402
+
+PER_APPLICATION_UAH = 3000
+
+
+def _month(job: tuple[int, int, int, str]) -> tuple[str, Counter[str]]:
+    from services.devstack.synthetic import SyntheticRegistry  # bench only: the core never imports services
+
+    year, month, count, out = job
+    registry = SyntheticRegistry(Catalog.load(), seed=year * 100 + month, submitted_on=dt.date(year, month, 3))
+    programs: Counter[str] = Counter()
+    with open(out, "w", encoding="utf-8") as sink:
+        for application in registry.generate(count):
+            sink.write(application.model_dump_json() + "\n")
+            programs[application.program_id] += 1
+    return out, programs
+
+
+def applications(n: int, year: int, workers: int) -> tuple[Path, Counter[str]]:
+    folder = ROOT / "var" / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"whatif-{year}-{n}.jsonl"
+    counts_file = target.with_suffix(".counts")
+    if target.exists() and counts_file.exists():
+        counts = Counter(dict(line.split("\t") for line in counts_file.read_text().split("\n") if line))
+        return target, Counter({k: int(v) for k, v in counts.items()})
+    started = time.perf_counter()
+    jobs = [(year, m, n // 12 + (1 if m <= n % 12 else 0), str(target) + f".{m:02d}") for m in range(1, 13)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        parts = pool.map(_month, jobs)
+    counts: Counter[str] = Counter()
+    with target.open("wb") as sink:
+        for part, programs in parts:
+            sink.write(Path(part).read_bytes())
+            Path(part).unlink()
+            counts.update(programs)
+    counts_file.write_text("".join(f"{k}\t{v}\n" for k, v in sorted(counts.items())))
+    print(f"(generated {n} applications into {target} in {time.perf_counter() - started:.0f} s, not timed)",
+          file=sys.stderr)
+    return target, counts
+
+
+def estimated_allocations(catalog: Catalog, path: Path, counts: Counter[str], year: int) -> list:
+    engine = Engine(catalog)
+    sampled: Counter[str] = Counter()
+    amounts: Counter[str] = Counter()
+    with path.open(encoding="utf-8") as source:
+        for _, line in zip(range(3000), source, strict=False):
+            try:
+                decision = engine.decide_encoded(ApplicationSubmitted.model_validate_json(line), record=False)
+            except ValueError:
+                continue
+            sampled[decision.program_id] += 1
+            amounts[decision.program_id] += decision.amount_kop or 0
+    allocations = []
+    for program, count in sorted(counts.items()):
+        need = count * amounts[program] // sampled[program] if sampled[program] else count * PER_APPLICATION_UAH * 100
+        allocations.append(allocation_set(
+            program_id=program, year=year, annual_kop=need * 95 // 100, plan=MonthlyPlan(kind="even"),
+            amendment_id=f"bench-{program}-{year}", legal_reference="bench allocation: 95 % of the estimated need"))
+    return allocations
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--year", type=int, default=2023)
+    parser.add_argument("--scenario", type=Path, default=ROOT / "examples" / "whatif" / "pm-plus-10.yaml")
+    parser.add_argument("--full", action="store_true", help="recompute every program for the scenario")
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    workers = args.workers or len(os.sched_getaffinity(0))
+
+    path, counts = applications(args.n, args.year, workers)
+    catalog = Catalog.load()
+    scenario = load_scenario(args.scenario, catalog)
+    allocations = estimated_allocations(catalog, path, counts, args.year)
+    stages: dict[str, list[float]] = {}
+
+    def progress(stage: str, count: int) -> None:
+        now = time.perf_counter()
+        stages.setdefault(stage, [now, now])[1] = now
+
+    cpu_before = sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                          resource.getrusage(resource.RUSAGE_CHILDREN)))
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    baseline, side, recomputed = run_whatif(catalog, scenario, path, allocations, full=args.full, workers=workers,
+                                            progress=progress, workdir=ROOT / "var" / "bench")
+    report = compare(baseline, side)
+    wall = time.perf_counter() - started
+    own_usage = resource.getrusage(resource.RUSAGE_SELF)
+    child_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, child = own_usage.ru_maxrss / 1024, child_usage.ru_maxrss / 1024
+    cpu = sum(u.ru_utime + u.ru_stime for u in (own_usage, child_usage)) - cpu_before
+    recomputed_apps = sum(c for p, c in counts.items() if p in recomputed)
+
+    print(f"What-if benchmark: {args.n} synthetic applications in {args.year}, {len(counts)} programs; scenario "
+          f"{scenario.id} ({len(recomputed)} programs recomputed, {recomputed_apps} applications"
+          f"{', --full' if args.full else ''}); {workers} workers; {platform.machine()}, "
+          f"Python {platform.python_version()}\n")
+    print("| measure | result |")
+    print("|---|---|")
+    print(f"| wall time, baseline + scenario, decisions + budgets + comparison | **{wall:.1f} s** |")
+    for stage, label in (("baseline", "baseline decisions (batch path)"),
+                         ("scenario", "scenario decisions (recomputed programs)"),
+                         ("budget", "both ledgers (in parallel), claims fed")):
+        if stage in stages:
+            first, last = stages[stage]
+            print(f"| … {label}, first to last progress report | {last - first:.1f} s |")
+    print(f"| baseline decisions per second (wall, {workers} workers) | "
+          f"{baseline.decided / max(stages.get('baseline', [0, 1])[1] - stages.get('baseline', [0, 0])[0], 1e-9):,.0f} |")
+    print(f"| CPU time, all processes (user + system) | {cpu:.1f} s (load average before the run: {load:.1f}) |")
+    print(f"| peak RSS: this process / largest child | {own:,.0f} MiB / {child:,.0f} MiB |")
+    print(f"| payable, baseline → scenario | {kop_to_decimal_str(report.totals.payable_baseline_kop)} → "
+          f"{kop_to_decimal_str(report.totals.payable_scenario_kop)} UAH |")
+    print(f"| recipients gained / lost; applications with a changed coefficient | {report.totals.gained} / "
+          f"{report.totals.lost}; {report.totals.coefficient_changes} |")
+
+
+if __name__ == "__main__":
+    main()
