@@ -42,6 +42,7 @@ from services.gateway.auth import FailureLimiter, KeyStore, Principal
 from services.gateway.docs_assets import install as install_docs
 from services.gateway.ingest import IngestLog, admit_allocation, admit_applications
 from services.gateway.limits import BodyLimit
+from services.gateway.masking import mask
 from services.gateway.models import (
     ERRORS,
     AllocationRequest,
@@ -50,7 +51,8 @@ from services.gateway.models import (
     IngestResponse,
     PeriodCloseRequest,
 )
-from services.platform.gauges import update_budget_gauges
+from services.gateway.wiring import install as install_wiring
+from services.platform.gauges import allowed_labels, update_budget_gauges
 from services.platform.observability import EVENTS_PRODUCED
 from services.platform.rejections import reason_code_of
 from services.platform.topology import BUDGET_COMMANDS, command_key
@@ -127,6 +129,22 @@ class Gateway:
         except Exception as exc:
             raise HTTPException(503, f"publishing to {topic} failed: {type(exc).__name__}; retry later") from None
         EVENTS_PRODUCED.labels(SERVICE, topic).inc()
+
+    def publish_many(self, topic: str, items: list[tuple[str, bytes]]) -> None:
+        """Send every record at once, then wait for all acknowledgements (a batch in one round trip)."""
+        if not items:
+            return
+        producer = self.producer()
+        try:
+            futures = [producer.send(topic, key=key.encode("utf-8"), value=value) for key, value in items]
+            for future in futures:
+                if future is not None and hasattr(future, "get"):
+                    future.get(timeout=SEND_TIMEOUT_S)
+        except HTTPException:
+            raise
+        except Exception as exc:
+            raise HTTPException(503, f"publishing to {topic} failed: {type(exc).__name__}; retry later") from None
+        EVENTS_PRODUCED.labels(SERVICE, topic).inc(len(items))
 
 
 def _kafka_producer() -> Any:
@@ -266,7 +284,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         """Validate and publish applications to `applications` (key: application id). Idempotent per id."""
         g = gw()  # plausibility, size, atomic id claims, publishing: services/gateway/ingest.py
         return admit_applications(body if isinstance(body, list) else [body], catalog=g.catalog, log=g.ingest,
-                                  publish=g.publish)  # type: ignore[return-value]  # or a JSONResponse refusal
+                                  publish=g.publish, publish_many=g.publish_many)  # type: ignore[return-value]  # or a JSONResponse refusal
 
     # -- operators ----------------------------------------------------------------------------
     @app.get("/programs", tags=["operators"], responses=ERRORS)
@@ -352,7 +370,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         ledger = gw().ledger()
         status = _plain(ledger.status(program_id, period, district))
         try:
-            update_budget_gauges(ledger, [(program_id, period, district)])
+            update_budget_gauges(ledger, [(program_id, period, district)], allowed_labels(gw().catalog))  # declared only
         except Exception:  # gauges are a convenience; the answer does not depend on them
             pass
         status["in_uah"] = {k: _uah(v) for k, v in status.items() if k.endswith("_kop")}
@@ -373,7 +391,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
             text for text in (entitlement.explanation_uk if entitlement else None,
                               payout.explanation_uk if payout else None) if text
         )
-        return {
+        return mask({  # never a full РНОКПП, name or IBAN in an API answer (services/gateway/masking.py)
             "application_id": application_id,
             "status": payout.status if payout else None,
             "final": payout.final if payout else False,
@@ -382,7 +400,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
             "explanation_uk": explanation,
             "payout_decision": payout.model_dump(mode="json") if payout else None,
             "entitlement": entitlement.model_dump(mode="json", exclude={"application"}) if entitlement else None,
-        }
+        })
 
     # -- budget administrators ----------------------------------------------------------------
     @app.post("/budget/allocations", status_code=202, tags=["budget"], response_model=CommandAccepted,
@@ -428,6 +446,8 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         """Prometheus metrics of this process (no personal data in labels)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # GET /applications/{id}, GET /dead-letters, the status follower and the console (services/gateway/wiring.py)
+    install_wiring(app, gw, follow=gateway is None)
     app.add_middleware(BodyLimit)  # 413 before reading an oversized body (services/gateway/limits.py)
     return app
 

@@ -120,6 +120,18 @@ class IngestLog:
         with self._lock:
             self._db.execute("UPDATE ingested SET state = 'published' WHERE application_id = ?", (application_id,))
 
+    def published_many(self, application_ids: Sequence[str]) -> None:
+        """``published`` for a batch, in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("UPDATE ingested SET state = 'published' WHERE application_id = ?",
+                                     [(i,) for i in application_ids])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def release(self, application_ids: Sequence[str]) -> None:
         """Withdraw claims whose publishing failed (the registry may retry them)."""
         with self._lock:
@@ -162,6 +174,7 @@ def admit_applications(
     catalog: Catalog,
     log: IngestLog,
     publish: Callable[[str, str, bytes], None],
+    publish_many: Callable[[str, list[tuple[str, bytes]]], None] | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> IngestResponse | JSONResponse:
     """Check, claim and publish a batch (all or nothing up to publishing): the 202 body or a refusal."""
@@ -195,6 +208,19 @@ def admit_applications(
                        f"{', '.join(clashes[:10])}; use a new id for a new application")
     results: list[Accepted] = []
     todo = [i for i, v in outcome.items() if v == "new"]
+    if publish_many is not None:  # the whole batch in one round trip (a 1 000-application batch in < 1 s)
+        fresh = [(item.application_id, value) for item, value, _ in values if outcome[item.application_id] == "new"]
+        try:
+            publish_many(APPLICATIONS, fresh)
+        except BaseException:
+            log.release(todo)
+            raise
+        log.published_many([i for i, _ in fresh])
+        results = [Accepted(application_id=item.application_id,
+                            status="duplicate" if outcome[item.application_id] == "duplicate" else "accepted")
+                   for item, _, _ in values]
+        new = sum(r.status == "accepted" for r in results)
+        return IngestResponse(accepted=new, duplicates=len(results) - new, results=results)
     for item, value, _ in values:
         if outcome[item.application_id] == "duplicate":
             results.append(Accepted(application_id=item.application_id, status="duplicate"))
