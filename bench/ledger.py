@@ -108,12 +108,23 @@ def feed(
     return chunks
 
 
-def run(catalog: Catalog, program_id: str, entitlements: list[EntitlementCalculated], batch: int) -> dict:
+def _synchronous(ledger: BudgetLedger, level: str) -> None:
+    """Override the ledger's ``PRAGMA synchronous`` (FULL since issue 12) to measure what it costs."""
+    from sqlalchemy import event
+
+    event.listen(ledger.engine, "connect", lambda conn, _r: conn.execute(f"PRAGMA synchronous={level}"))
+    ledger.engine.dispose()
+
+
+def run(catalog: Catalog, program_id: str, entitlements: list[EntitlementCalculated], batch: int,
+        synchronous: str | None = None) -> dict:
     period = entitlements[0].period
     year = int(period[:4])
     need = sum(e.amount_kop for e in entitlements)
     with tempfile.TemporaryDirectory() as tmp:
         ledger = BudgetLedger(f"sqlite:///{Path(tmp) / 'ledger.db'}", catalog)
+        if synchronous:
+            _synchronous(ledger, synchronous)
         if program_id == PRO_RATA:
             ledger.apply(allocation(program_id, year, need * 2 // 3 * 12 // int(period[5:])))
         else:
@@ -151,6 +162,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=500, help="submit_many batch size (when available)")
+    parser.add_argument("--synchronous", choices=["NORMAL", "FULL"], default=None,
+                        help="override the ledger's PRAGMA synchronous (default: the ledger's own, FULL)")
     args = parser.parse_args()
     catalog = Catalog.load()
     data = {
@@ -159,7 +172,8 @@ def main() -> None:
     }
     modes = [("submit", 1)] + ([("submit_many", args.batch)] if hasattr(BudgetLedger, "submit_many") else [])
     print(
-        f"\n## Budget ledger benchmark ({args.n:,} claims per program, SQLite file, {os.cpu_count()} cores)\n"
+        f"\n## Budget ledger benchmark ({args.n:,} claims per program, SQLite file, "
+        f"synchronous={args.synchronous or 'the ledger default (FULL)'}, {os.cpu_count()} cores)\n"
     )
     print(
         "| program (policy) | call | claims/s | first chunk claims/s | last chunk claims/s "
@@ -168,7 +182,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for program_id, policy in ((FIRST_COME, "first_come"), (PRO_RATA, "pro_rata_at_close")):
         for mode, batch in modes:
-            r = run(catalog, program_id, data[program_id], batch)
+            r = run(catalog, program_id, data[program_id], batch, args.synchronous)
             call = mode if batch == 1 else f"{mode} ×{batch}"
             print(
                 f"| {program_id} ({policy}) | {call} | {r['claims_s']:,.0f} | {r['first_1000']:,.0f} "

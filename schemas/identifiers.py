@@ -49,7 +49,22 @@ def normalise_ua_iban(value: str) -> str:
     try:
         iban = IBAN(value)
     except SchwiftyException as exc:
-        raise ValueError(f"IBAN is not valid ({exc})") from None
+        # schwifty's own message can quote the value ("Invalid characters in IBAN UA…"): a fixed
+        # text per kind of error instead, so no reason, answer or log ever carries the IBAN.
+        raise ValueError(f"IBAN is not valid ({_IBAN_ERRORS.get(type(exc).__name__, 'malformed')})") from None
     if iban.country_code != "UA":
-        raise ValueError(f"IBAN must be Ukrainian (UA), got {iban.country_code}")
+        raise ValueError("IBAN must be Ukrainian (UA)")
     return iban.compact
+
+
+_IBAN_ERRORS = {
+    "InvalidChecksumDigits": "checksum digits do not match",
+    "InvalidLength": "wrong length",
+    "InvalidCountryCode": "unknown country code",
+    "InvalidStructure": "characters or structure not allowed",
+    "InvalidBankCode": "unknown bank code",
+    "InvalidBranchCode": "unknown branch code",
+    "InvalidAccountCode": "invalid account number",
+    "InvalidBBANChecksum": "national checksum does not match",
+    "NationalChecksumNotVerified": "national checksum not verified",
+}

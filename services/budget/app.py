@@ -22,7 +22,7 @@ from dopomoga.budget.location import open_ledger
 from dopomoga.rules.programs import Catalog, ProgramError
 from schemas.events import AllocationSet, EntitlementCalculated, PeriodClosed
 from services.platform.config import settings
-from services.platform.gauges import update_budget_gauges
+from services.platform.gauges import allowed_labels, update_budget_gauges
 from services.platform.observability import decision_counter
 from services.platform.rejections import Rejection, Source, decode
 from services.platform.runtime import Output, StreamService
@@ -37,6 +37,7 @@ ledger = open_ledger(catalog=catalog, app_id=cfg.app_id)
 app = service.app
 _COMMAND = TypeAdapter(AllocationSet | PeriodClosed)
 _touched: set[tuple[str, str, str | None]] = set()
+_labels = allowed_labels(catalog)  # metric label values: catalog programs and declared districts only
 
 
 class _Command:
@@ -74,7 +75,7 @@ def on_command(raw: bytes | None, source: Source):
 
 
 def after_batch() -> None:
-    update_budget_gauges(ledger, _touched)
+    update_budget_gauges(ledger, _touched, _labels)
     _touched.clear()
 
 

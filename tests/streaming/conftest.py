@@ -17,6 +17,7 @@ import pytest
 from services.devstack.broker import start_broker
 from services.devstack.supervisor import Supervisor, add_services, service_env
 from services.platform.topology import PIPELINE, create_topics
+from tests.gateway.conftest import make_client, producer  # noqa: F401  (the gateway's fixtures, for the boundary tables)
 
 SERVICES = PIPELINE  # eligibility, calculation, budget
 
@@ -62,3 +63,20 @@ def wait_for(predicate, timeout: float, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+@pytest.fixture
+def eligibility(tmp_path, monkeypatch):
+    """The eligibility service's module with its state in a temporary directory (no broker needed):
+    its handlers run as the stream frame runs them (``module.service._handle(module.decide, ...)``)."""
+    import importlib
+    import sys
+
+    monkeypatch.setenv("DOPOMOGA_VAR", str(tmp_path))
+    monkeypatch.setenv("DOPOMOGA_APP_PREFIX", f"unit-{time.monotonic_ns()}-")
+    monkeypatch.setenv("DOPOMOGA_METRICS_PORT_ELIGIBILITY", "0")
+    sys.modules.pop("services.eligibility.app", None)
+    module = importlib.import_module("services.eligibility.app")
+    yield module
+    module.history.close()
+    sys.modules.pop("services.eligibility.app", None)

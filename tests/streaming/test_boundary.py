@@ -21,7 +21,7 @@ from dopomoga.rules.engine import Engine
 from schemas.events import ApplicationSubmitted
 from services.eligibility.boundary import admit
 from services.platform.rejections import Rejection, Source
-from tests.gateway.conftest import headers, make_client, producer  # noqa: F401  (fixtures)
+from tests.gateway.conftest import headers
 
 BASE = None
 

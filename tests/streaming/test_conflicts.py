@@ -11,19 +11,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
-import sys
 import threading
 import time
-
-import pytest
 
 from dopomoga.rules.history import Grant
 from services.devstack.synthetic import rnokpp
 from services.eligibility.adapters.history import SqliteGrantHistory
 from services.platform.rejections import Source
-from tests.gateway.conftest import FakeFuture, headers, make_client, producer  # noqa: F401  (fixtures)
+from tests.gateway.conftest import FakeFuture, headers
 from tests.streaming.test_boundary import _base
 
 
@@ -111,18 +107,6 @@ def test_an_amendment_id_reposted_with_another_amount_is_409(make_client, produc
     changed = client.post("/budget/allocations", json={**body, "annual_kop": 2_000_000}, headers=h)
     assert changed.status_code == 409 and changed.json()["reason_code"] == "amendment_conflict"
     assert len(producer.sent) == 2
-
-
-@pytest.fixture
-def eligibility(tmp_path, monkeypatch):
-    """The eligibility service's module with its state in a temporary directory (no broker needed)."""
-    monkeypatch.setenv("DOPOMOGA_VAR", str(tmp_path))
-    monkeypatch.setenv("DOPOMOGA_APP_PREFIX", f"conflict-{time.monotonic_ns()}-")
-    monkeypatch.setenv("DOPOMOGA_METRICS_PORT_ELIGIBILITY", "0")
-    sys.modules.pop("services.eligibility.app", None)
-    module = importlib.import_module("services.eligibility.app")
-    yield module
-    sys.modules.pop("services.eligibility.app", None)
 
 
 def _run(module, raw: bytes, offset: int) -> list:
