@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dopomoga.budget.cli import app as budget_app
+from dopomoga.budget.cli import replay_command
 from dopomoga.errors import ApplicationError
 from dopomoga.money import format_uah
 from dopomoga.rules.engine import Engine
@@ -29,6 +30,7 @@ from schemas.events import ApplicationSubmitted, EntitlementCalculated
 app = typer.Typer(no_args_is_help=True, help="Dopomoga: municipal social payouts, decided exactly and explained.")
 app.add_typer(budget_app, name="budget", help="Budget ledger: allocations, status, need report.")
 app.command("whatif")(whatif)  # a scenario against the baseline, budgets included (docs/whatif.md)
+app.command("replay")(replay_command)  # a seed table through the rules and a ledger (docs/budget.md)
 
 console = Console()
 err = Console(stderr=True)

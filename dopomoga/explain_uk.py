@@ -217,3 +217,69 @@ INTERNAL_MARKERS = re.compile(
 def internal_markers(text: str) -> list[str]:
     """The internal pointers a citizen-facing text contains (empty when it is fit to be signed)."""
     return [m.group(0) for m in INTERNAL_MARKERS.finditer(text)]
+
+
+# -- budget documents (issue 13): execution report, funding request, payables -----------------
+
+_ROMAN = ("I", "II", "III", "IV")
+
+
+def report_period_uk(code: str) -> str:
+    """``2023-H1`` -> «I півріччя 2023 р.»; ``2023-Q3`` -> «III квартал 2023 р.»; ``2023`` -> «2023 рік»."""
+    year, _, part = code.partition("-")
+    if not part:
+        return f"{year} рік"
+    if part[0] == "H":
+        return f"{_ROMAN[int(part[1]) - 1]} півріччя {year} р."
+    if part[0] == "Q":
+        return f"{_ROMAN[int(part[1]) - 1]} квартал {year} р."
+    return period_uk(code)
+
+
+def plural_uk(n: int, forms: tuple[str, str, str]) -> str:
+    """«1 особа», «2 особи», «5 осіб»."""
+    if n % 10 == 1 and n % 100 != 11:
+        return forms[0]
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return forms[1]
+    return forms[2]
+
+
+def percent_executed_uk(financed_kop: int, annual_kop: int) -> str:
+    """Financed of the annual volume, one decimal, half up («72,6»); «—» without a volume."""
+    if annual_kop <= 0:
+        return "—"
+    tenths = round_half_up(financed_kop * 1000, annual_kop)
+    return f"{tenths // 10},{tenths % 10}"
+
+
+def execution_info_uk(recipients: int, payments: int, owed_kop: int, amendments: int) -> str:
+    """The «Інформація про виконання» column of the execution report."""
+    parts = []
+    if recipients:
+        parts.append(f"Допомогу отримали {recipients} {plural_uk(recipients, ('особа', 'особи', 'осіб'))}"
+                     + (f" ({payments} {plural_uk(payments, ('виплата', 'виплати', 'виплат'))})"
+                        if payments != recipients else ""))
+    else:
+        parts.append("Виплат у звітному періоді не було")
+    if owed_kop:
+        parts.append(f"очікують фінансування заявки на {format_uah(owed_kop)}")
+    if amendments:
+        parts.append(f"річний обсяг змінено {amendments} {plural_uk(amendments, ('раз', 'рази', 'разів'))}")
+    return "; ".join(parts) + "."
+
+
+FUNDING_STATES_UK = {"requested": "подано", "approved": "погоджено", "received": "надійшло"}
+
+
+def execution_title_uk(programme_uk: str, period_label_uk: str) -> str:
+    return (f"Інформація про виконання заходів Програми за {period_label_uk}"
+            + (f" — {programme_uk}" if programme_uk else ""))
+
+
+def funding_title_uk(year: int) -> str:
+    return f"Заявки на фінансування, {year} рік: подано → погоджено → надійшло"
+
+
+def payables_title_uk(year: int) -> str:
+    return f"Кредиторська заборгованість, перенесена на {year} рік"

@@ -28,6 +28,8 @@ from typing import Any, Literal, overload
 from sqlalchemy import select
 
 from dopomoga.budget import schema as t
+from dopomoga.budget.execution import ExecutionReport, execution_report, report_period
+from dopomoga.budget.funding import FundingRequests
 from dopomoga.budget.lines import BudgetLines
 from dopomoga.budget.policy import PRO_RATA_POLICIES, QUEUE_POLICIES, BudgetPolicy
 from dopomoga.budget.reports import BudgetStatus, NeedRow, PayableRow, Reports
@@ -69,6 +71,7 @@ class BudgetLedger:
         self.engine = self.store.engine
         self.policy = BudgetPolicy(self.catalog, self.lines)
         self.reports = Reports(self.engine, self.policy.carry_over, self.policy.holder)
+        self.funding = FundingRequests(self.engine, self.lines, self.policy.holder)  # «заявка на фінансування»
         self.upgrade()
 
     # -- schema ------------------------------------------------------------------------------
@@ -201,3 +204,9 @@ class BudgetLedger:
     def payables(self, year: int, program_id: str | None = None) -> list[PayableRow]:
         """Claims carried into ``year`` as payables («кредиторська заборгованість»), owed or since paid."""
         return self.reports.payables(year, program_id)
+
+    def execution_report(self, city: str, period: str) -> ExecutionReport:
+        """The programme execution report of ``city`` for ``period`` (2023, 2023-H1, 2023-Q2, 2023-04)."""
+        found = self.catalog.cities.get(city)
+        programme = found.programme_uk if found is not None else ""
+        return execution_report(self.engine, self.lines, city, report_period(period), programme)

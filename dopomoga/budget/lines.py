@@ -60,6 +60,8 @@ class BudgetLine(_Strict):
     name_uk: str
     task: str | None = None
     task_uk: str | None = None
+    executors_uk: str | None = None
+    term: str | None = None
     reference: str
     allocated: Literal["measure", "line"] = "measure"
     measures: Annotated[list[LineMeasure], Field(min_length=1)]
@@ -80,6 +82,15 @@ class BudgetLine(_Strict):
 
     def holder(self, city: str) -> str:
         return f"{city}.line-{self.code.replace('.', '-').lower()}"
+
+    def programs(self) -> list[str]:
+        return [m.program for m in self.measures if m.program is not None]
+
+    def keys(self, city: str) -> list[str]:
+        """The ledger's budget keys of this line: its holder id when allocated whole (or when no
+        encoded program pays it: its allocation is then recorded against the line), else its programs."""
+        programs = self.programs()
+        return [self.holder(city)] if self.allocated == "line" or not programs else programs
 
     def paying_sources(self) -> list[FundShare]:
         """The sources a payout of this line is split between."""
