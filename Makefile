@@ -20,8 +20,10 @@ lint: venv
 schemas: venv
 	$(BIN)/python -m schemas.export
 
+# PostgreSQL for the stores' tests: deploy/test-postgres.sh installs (as root) and starts a private
+# server and prints its URL; without one the PostgreSQL cases skip (.ci/run makes them required).
 test: venv lint
-	$(BIN)/pytest
+	DOPOMOGA_TEST_PG="$${DOPOMOGA_TEST_PG:-$$(bash deploy/test-postgres.sh)}" $(BIN)/pytest
 
 # promtool and docker-compose for tests/deploy (apt-get as root; see deploy/install-tools.sh).
 deploy-tools:

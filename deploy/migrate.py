@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 
 def main(argv: list[str]) -> int:
@@ -20,17 +19,9 @@ def main(argv: list[str]) -> int:
     if not url:
         print("migrate: set DOPOMOGA_DB (or pass the URL)", file=sys.stderr)
         return 78
-    from dopomoga.budget.ledger import BudgetLedger
+    from services.migrate import report  # the same step as `dopomoga migrate` and `dopomoga up`
 
-    started = time.monotonic()
-    ledger = BudgetLedger(url)  # runs the alembic migrations up to head
-    try:
-        with ledger.engine.connect() as conn:
-            revision = conn.exec_driver_sql("SELECT version_num FROM budget_alembic_version").scalar()
-    finally:
-        ledger.close()
-    backend = url.split(":", 1)[0]
-    print(f"migrate: ledger at revision {revision} ({backend}, {time.monotonic() - started:.1f} s)", flush=True)
+    print(report(url), flush=True)
     return 0
 
 

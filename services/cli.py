@@ -6,7 +6,8 @@ services; this module, on the services side, puts the two together:
 - ``decide``, ``explain``, ``programs``, ``budget ...`` from ``dopomoga.cli``;
 - ``topics ...`` from ``services.platform.cli`` (the declared topology);
 - ``treasury ...`` from ``services.treasury.cli`` (registers, reconciliation, the follower);
-- ``up`` and ``emulate`` from ``services.devstack.cli`` (the local stack and the registry emulator).
+- ``up`` and ``emulate`` from ``services.devstack.cli`` (the local stack and the registry emulator);
+- ``migrate`` from ``services.migrate`` (schemas to head before the services start).
 
 ``[project.scripts] dopomoga`` points here.
 """
@@ -17,6 +18,7 @@ import typer
 
 from dopomoga.cli import app as core_app
 from services.devstack.cli import app as devstack_app
+from services.migrate import migrate
 from services.platform.cli import app as topics_app
 from services.treasury.cli import app as treasury_app
 
@@ -26,6 +28,7 @@ app.registered_groups.extend(core_app.registered_groups)  # budget
 app.add_typer(treasury_app, name="treasury", help="Payment registers and reconciliation.")
 app.add_typer(topics_app, name="topics")
 app.registered_commands.extend(devstack_app.registered_commands)  # up, emulate
+app.command("migrate")(migrate)  # every store's schema to head, before the services start
 
 if __name__ == "__main__":
     app()

@@ -15,3 +15,7 @@ def catalog() -> Catalog:
 def engine(catalog: Catalog) -> Engine:
     """A fresh engine with an empty in-memory grant history."""
     return Engine(catalog)
+
+
+# SQLite and PostgreSQL for the stores' tests (db_url, db_file_url, pg_url): tests/databases.py
+from tests.databases import db_file_url, db_url, pg_url  # noqa: E402, F401

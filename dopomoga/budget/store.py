@@ -34,6 +34,7 @@ from schemas.events import PayoutDecided
 DEFAULT_URL = "sqlite:///var/budget.db"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _RETRIES = 8
+MIGRATION_LOCK = 0x646F706F6D6F6761 & 0x7FFFFFFFFFFFFFFF  # pg_advisory_xact_lock key: "dopomoga"
 _CHUNK = 500  # ids per IN (...) query
 Input = tuple[str, str, Any, Callable[[Tx], None]]  # input id, kind, occurred_at, work[, the event]
 
@@ -77,6 +78,11 @@ class Store:
         config = AlembicConfig()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One migrator at a time: four processes opening a fresh ledger at once raced on
+                # CREATE TABLE / alembic_version (UniqueViolation). The lock ends with the transaction;
+                # the others then find the schema at head and do nothing.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             config.attributes["connection"] = conn
             action(config, revision)
 

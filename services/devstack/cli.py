@@ -58,6 +58,20 @@ def emulate(
             console.print(f"closed {spec}")
 
 
+def _migrate(var: Path, prefix: str) -> str:
+    """`dopomoga migrate` on the ledger the budget service of this run will open."""
+    import os
+
+    from dopomoga.budget.location import ledger_url
+    from services.migrate import report
+    from services.platform.topology import SERVICE_BY_NAME
+
+    if os.environ.get("DOPOMOGA_DB"):
+        return report(ledger_url())
+    group = SERVICE_BY_NAME["budget"].group
+    return report(f"sqlite:///{var.resolve() / f'{prefix}{group}-ledger.sqlite'}")
+
+
 def demo_files() -> list[Path]:
     main = EXAMPLES / "applications.jsonl"
     if main.exists():
@@ -106,6 +120,7 @@ def up(
     try:
         create_topics(bootstrap)
         console.print(f"topics: {', '.join(t.name for t in TOPICS)}")
+        console.print(_migrate(var, prefix))  # once, before any service opens the ledger
         ports = default_metrics_ports() if metrics else {}
         # The treasury follower writes payment registers under <var>/registers as final decisions arrive.
         # DOPOMOGA_DEV=1: the local stack accepts the development API keys and console users.

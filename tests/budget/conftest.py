@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,11 @@ def budget_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 
 @pytest.fixture
-def ledger(budget_catalog: Catalog) -> BudgetLedger:
-    return BudgetLedger("sqlite://", budget_catalog)
+def ledger(budget_catalog: Catalog, db_url: str) -> Iterator[BudgetLedger]:
+    """A fresh ledger on SQLite (in memory) and on PostgreSQL (tests/databases.py)."""
+    ledger = BudgetLedger(db_url, budget_catalog)
+    yield ledger
+    ledger.store.close()
 
 
 class Clock:

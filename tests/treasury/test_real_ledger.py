@@ -14,6 +14,7 @@ from dopomoga.treasury.export import export_period, reconcile_with_ledger
 from schemas.events import Payment
 from tests.budget.conftest import HERE as BUDGET_TESTS
 from tests.budget.conftest import allocation, close, entitlement
+from tests.databases import BACKENDS, database
 from tests.factories import TEST_IBAN, program_root
 
 BUS = "zaporizhzhia.test-bus-carriers"
@@ -21,13 +22,18 @@ PERIOD = "2021-03"
 MONTH_KOP = 987_654_321  # deliberately not a round number: the largest remainder must land exactly
 
 
-@pytest.fixture(scope="module")
-def settled(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def settled(request, tmp_path_factory):
+    with database(request.param) as url:
+        yield _settle(url, tmp_path_factory)
+
+
+def _settle(url, tmp_path_factory):
     root = tmp_path_factory.mktemp("programs")
     shutil.copytree(BUDGET_TESTS / "programs" / "zaporizhzhia", root / "zaporizhzhia")
     program_root(root, "zaporizhzhia")
     catalog = Catalog.load(root)
-    ledger = BudgetLedger("sqlite://", catalog)
+    ledger = BudgetLedger(url, catalog)  # SQLite and PostgreSQL (tests/databases.py)
     ledger.apply(allocation(BUS, 2021, MONTH_KOP, kind="explicit", months={PERIOD: MONTH_KOP}))
     started = time.perf_counter()
     for n in range(1000):
