@@ -8,6 +8,7 @@ a dependency (the tables and the XLSX carry the same numbers).
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -76,10 +77,15 @@ def show(comparison: Comparison, title: str, recomputed: int) -> None:
 
 def whatif(
     scenario: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="scenario file (docs/whatif.md)")],
-    applications: Annotated[Path, typer.Option("--applications", exists=True, dir_okay=False,
-                                               help="applications, one JSON event per line")],
-    allocations: Annotated[Path | None, typer.Option(help="allocation commands (JSON, as examples/allocations.json)")]
-    = DEFAULT_ALLOCATIONS,
+    applications: Annotated[Path | None, typer.Option("--applications", exists=True, dir_okay=False,
+                                                      help="applications, one JSON event per line")] = None,
+    from_ledger: Annotated[int | None, typer.Option("--from-ledger", help="replay this budget year of a ledger "
+                                                    "(its claims' applications and its allocations; read only)")]
+    = None,
+    db: Annotated[str | None, typer.Option("--db", help="the ledger for --from-ledger (default: $DOPOMOGA_DB, "
+                                           "else the budget service's)")] = None,
+    allocations: Annotated[Path | None, typer.Option(help="allocation commands (JSON, as examples/allocations.json); "
+                                                     "ignored with --from-ledger")] = DEFAULT_ALLOCATIONS,
     out: Annotated[Path | None, typer.Option(help="where CSV and XLSX go (default var/whatif/<scenario id>)")] = None,
     top: Annotated[int, typer.Option(help="how many per-person changes to list")] = 20,
     workers: Annotated[int | None, typer.Option(help="processes deciding (default: every core)")] = None,
@@ -91,8 +97,7 @@ def whatif(
     decisions and budget included, in temporary ledgers (production state is never touched)."""
     # imported here: `dopomoga --help` should not load SQLAlchemy and the ledger
     from dopomoga.rules.programs import Catalog, ProgramError
-    from dopomoga.whatif.report import compare, write_csv, write_xlsx
-    from dopomoga.whatif.run import load_allocations, run_whatif
+    from dopomoga.whatif.run import load_allocations
     from dopomoga.whatif.scenario import ScenarioError, load_scenario
 
     try:
@@ -100,9 +105,32 @@ def whatif(
     except ProgramError as exc:
         err.print(f"[red]Program files do not load:[/red] {exc}")
         raise typer.Exit(2) from None
+    if (applications is None) == (from_ledger is None):
+        err.print("give exactly one of --applications FILE, --from-ledger YEAR")
+        raise typer.Exit(2)
     try:
         loaded = load_scenario(scenario, base)
-        commands = load_allocations(allocations if allocations and allocations.exists() else None)
+    except ScenarioError as exc:
+        err.print(f"[red]scenario:[/red] {exc}")
+        raise typer.Exit(2) from None
+    with tempfile.TemporaryDirectory(prefix="dopomoga-whatif-input-") as tmp:
+        if from_ledger is not None:
+            from dopomoga.budget.location import ledger_url
+            from dopomoga.whatif.sources import from_ledger as read_ledger
+
+            applications, commands = read_ledger(db or ledger_url(), from_ledger, Path(tmp))
+        else:
+            commands = load_allocations(allocations if allocations and allocations.exists() else None)
+        assert applications is not None
+        _run(base, loaded, applications, commands, out=out, top=top, workers=workers, full=full, xlsx=xlsx)
+
+
+def _run(base, loaded, applications: Path, commands, *, out, top, workers, full, xlsx) -> None:
+    from dopomoga.whatif.report import compare, write_csv, write_xlsx
+    from dopomoga.whatif.run import run_whatif
+    from dopomoga.whatif.scenario import ScenarioError
+
+    try:
         started = time.perf_counter()
         lines = sum(1 for _ in applications.open("rb"))
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
