@@ -40,6 +40,7 @@ from dopomoga.treasury.registers import (
     register_files,
     validate_pain001,
 )
+from dopomoga.treasury.schedule import restore_cell
 from schemas.events import PayoutDecided
 
 
@@ -140,7 +141,7 @@ def parse_pain001(data: bytes) -> tuple[dict, list[ParsedLine]]:
 
 
 def parse_csv(channel: str, text: str) -> tuple[list[str], list[list[str]]]:
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    rows = [[restore_cell(cell) for cell in row] for row in csv.reader(io.StringIO(text, newline=""), delimiter=";")]
     if not rows:
         raise RegisterFormatError("empty CSV")
     return rows[0], rows[1:]

@@ -42,6 +42,8 @@ from pathlib import Path
 
 from dopomoga.money import format_uah, kop_to_decimal_str
 from dopomoga.treasury.debtors import Debtor
+from dopomoga.treasury.schedule import execution_date as schedule_date
+from dopomoga.treasury.schedule import neutralise_cell
 from schemas.events import PayoutDecided
 
 CHANNELS = ("bank", "treasury", "post", "my_transfer")
@@ -233,7 +235,7 @@ def _csv_text(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([neutralise_cell(cell) for cell in row] for row in rows)  # no formulas (schedule.py)
     return buffer.getvalue()
 
 
@@ -342,7 +344,7 @@ def build_register(program_id: str, period: str, channel: str, lines: list[Line]
                    purpose: str, execution_date: dt.date | None = None) -> Register:
     register = Register(program_id, period, channel, lines)
     created_at = max(ln.occurred_at for ln in lines).replace(microsecond=0, tzinfo=None)
-    execution = execution_date or created_at.date()
+    execution = execution_date or schedule_date(created_at.date(), period)  # not the event time (schedule.py)
     header, rows = csv_rows(channel, lines)
     names = register_files(channel)
     uses_debtor = channel in XML_CHANNELS

@@ -48,6 +48,10 @@ BUDGET_UTILISATION = Gauge(
 BUDGET_COEFFICIENT = Gauge(
     "dopomoga_budget_coefficient", "Payout/claim coefficient of the period (1 = paid in full)", ["program", "period"]
 )
+TREASURY_EXPORTS_PENDING = Gauge(
+    "dopomoga_treasury_exports_pending",
+    "Months whose register export failed and is being retried by the treasury follower",
+)
 CONSUMER_LAG = Gauge(
     "dopomoga_consumer_lag",
     "Messages not yet processed: fetch high watermark minus position (ListOffsets is wrong on Tansu 0.6.0)",

@@ -134,7 +134,10 @@ def consume(
     log = configure_logging("treasury")
     serve_metrics(cfg.metrics_port)
     ledger = _ledger(db) if db else None
-    follower = Follower(out or DEFAULT_OUT, Spool(cfg.var_dir / "treasury" / "spool"), ledger=ledger, log=log)
+    # the spool belongs to one ledger generation: the consumer group (a fresh `dopomoga up` makes a new one)
+    spool = Spool(cfg.var_dir / "treasury" / "spool", generation=cfg.app_id if group == SERVICE_BY_NAME["treasury"].group
+                  else group)
+    follower = Follower(out or DEFAULT_OUT, spool, ledger=ledger, log=log)
     bootstrap = bootstrap_of(broker) if broker else cfg.bootstrap
     log.info("treasury_following", topic="payout-decisions", group=group)
     seen = run(bootstrap, follower, group_id=group, idle_timeout_s=idle_exit)

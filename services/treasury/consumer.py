@@ -8,11 +8,27 @@ re-export. Either way the registers are built by ``dopomoga.treasury.export.expo
 which checks their control totals before writing. Re-exporting is idempotent
 (byte-identical files), so replays are harmless. An event that does not decode is published
 to ``dead-letter`` as a ``Rejected`` with the reason, as every service does.
+
+After faults (issue 12, item 4):
+- **one ledger generation per spool**: the spool records the generation it belongs to (the
+  consumer group, which ``dopomoga up`` makes new for every fresh run, when it also deletes the
+  ledgers). A follower of another generation moves the old spool and the registers written from
+  it aside (``<spool>.archive/<generation>``, ``<registers>.archive/<generation>``) instead of
+  merging two ledgers' decisions into one month's registers;
+- **torn spool lines** (a kill -9 in the middle of an append) are dropped and the file rewritten
+  without them; the decision is still on the topic (its offset was not committed), so it comes back;
+- **failed exports are retried**: a month whose export failed stays pending (``retry.json`` in the
+  spool, ``dopomoga_treasury_exports_pending``), is retried at every flush and every
+  ``RETRY_EVERY_S`` while idle, and is never forgotten by a commit;
+- **lag**: ``dopomoga_consumer_lag{service="treasury"}`` per partition (fetch high watermark minus
+  position, as the Faust services), alerted on in ``deploy/prometheus/alerts.yml``;
+- a short session (10 s), so a killed follower's partitions are reassigned within seconds.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,19 +38,56 @@ from dopomoga.treasury.debtors import Debtor, debtor_for, load_debtors
 from dopomoga.treasury.export import export_registers
 from dopomoga.treasury.registers import ExportError
 from schemas.events import PayoutDecided, Rejected
-from services.platform.observability import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
+from services.platform.observability import (
+    CONSUMER_LAG,
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+    TREASURY_EXPORTS_PENDING,
+)
 from services.platform.rejections import Rejection, Source, dead_letter, decode
 from services.platform.topology import DEAD_LETTER, PAYOUT_DECISIONS
 
 SERVICE = "treasury"
+RETRY_EVERY_S = 30.0
+GENERATION_FILE = "GENERATION"
+
+
+def archive(path: Path, generation: str) -> Path | None:
+    """Move ``path`` to ``<path>.archive/<generation>`` (a new name if that exists); None if absent."""
+    if not path.exists():
+        return None
+    target = path.parent / f"{path.name}.archive" / (generation or "unknown")
+    n = 1
+    while target.exists():
+        n += 1
+        target = target.with_name(f"{generation or 'unknown'}.{n}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(path), str(target))
+    return target
 
 
 class Spool:
     """Final decisions per (program, period), deduplicated by application id, on disk."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, generation: str | None = None):
         self.root = Path(root)
         self._cache: dict[tuple[str, str], dict[str, PayoutDecided]] = {}
+        self.generation = generation
+        self.torn = 0
+
+    def previous_generation(self) -> str | None:
+        """The generation the spool on disk belongs to, if it is not this one (None: same or new)."""
+        marker = self.root / GENERATION_FILE
+        if self.generation is None or not marker.exists():
+            return None
+        found = marker.read_text(encoding="utf-8").strip()
+        return None if found == self.generation else found
+
+    def claim(self) -> None:
+        """Mark the spool as this generation's (after any other generation's was moved aside)."""
+        if self.generation is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / GENERATION_FILE).write_text(self.generation + "\n", encoding="utf-8")
 
     def _path(self, program_id: str, period: str) -> Path:
         return self.root / program_id / f"{period}.jsonl"
@@ -44,10 +97,23 @@ class Spool:
             found: dict[str, PayoutDecided] = {}
             path = self._path(*key)
             if path.exists():
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    if line.strip():
+                good: list[str] = []
+                torn = 0
+                for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                    if not line.strip():
+                        continue
+                    try:
                         decision = PayoutDecided.model_validate_json(line)
-                        found[decision.application_id] = decision
+                    except ValueError:  # a torn append (kill -9): dropped; the topic still has it
+                        torn += 1
+                        continue
+                    found[decision.application_id] = decision
+                    good.append(line)
+                if torn:
+                    self.torn += torn
+                    repaired = path.with_suffix(".jsonl.repair")
+                    repaired.write_text("".join(g + "\n" for g in good), encoding="utf-8")
+                    repaired.replace(path)
             self._cache[key] = found
         return self._cache[key]
 
@@ -82,6 +148,34 @@ class Follower:
         self.dirty: set[tuple[str, str]] = set()
         self.rejected = 0
         self.dead_letters: list[Rejected] = []
+        old = spool.previous_generation()
+        if old is not None:  # another ledger generation's decisions: never merged into these registers
+            archived = archive(spool.root, old)
+            registers = archive(self.out, old)
+            if self.log:
+                self.log.warning("previous_generation_archived", generation=old,
+                                 spool=str(archived), registers=str(registers))
+        spool.claim()
+        self._retry_file = spool.root / "retry.json"
+        self.failed: set[tuple[str, str]] = self._load_failed()
+        self.last_retry = time.monotonic()
+
+    def _load_failed(self) -> set[tuple[str, str]]:
+        try:
+            pending = {tuple(item) for item in json.loads(self._retry_file.read_text(encoding="utf-8"))}
+        except (OSError, ValueError):
+            pending = set()
+        TREASURY_EXPORTS_PENDING.set(len(pending))
+        return pending  # type: ignore[return-value]
+
+    def _save_failed(self) -> None:
+        TREASURY_EXPORTS_PENDING.set(len(self.failed))
+        if not self.failed and not self._retry_file.exists():
+            return
+        self._retry_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._retry_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(self.failed)), encoding="utf-8")
+        tmp.replace(self._retry_file)
 
     def handle(self, raw: bytes | None, source: Source | None = None) -> None:
         EVENTS_CONSUMED.labels(SERVICE, PAYOUT_DECISIONS).inc()
@@ -111,22 +205,32 @@ class Follower:
         return self.spool.decisions(program_id, period)
 
     def flush(self) -> list[Path]:
-        """Export every month a final decision touched (control totals checked); the written directories."""
+        """Export every month a final decision touched, and every month whose export failed before
+        (control totals checked); the written directories. A month that fails stays pending (on
+        disk) for the next flush, so committing the offsets never loses it."""
         written: list[Path] = []
-        for program_id, period in sorted(self.dirty):
+        self.last_retry = time.monotonic()
+        for program_id, period in sorted(self.dirty | self.failed):
             try:
                 result = export_registers(self._decisions(program_id, period), program_id, period, self.out,
                                           debtor=debtor_for(program_id, self.debtors), catalog=self.catalog)
-            except ExportError as exc:
+            except (ExportError, OSError) as exc:
                 EVENTS_DEAD_LETTERED.labels(SERVICE, "export_failed").inc()
-                if self.log:
-                    self.log.error("export_failed", program=program_id, period=period, reason=str(exc)[:300])
+                self.failed.add((program_id, period))
+                if self.log:  # the reason names files and totals, never a payee
+                    self.log.error("export_failed", program=program_id, period=period,
+                                   error_type=type(exc).__name__, reason=str(exc)[:300])
                 continue
+            self.failed.discard((program_id, period))
             written.append(result.directory)
             if self.log:
                 self.log.info("registers_written", program=program_id, period=period)
         self.dirty.clear()
+        self._save_failed()
         return written
+
+    def retry_due(self) -> bool:
+        return bool(self.failed) and time.monotonic() - self.last_retry >= RETRY_EVERY_S
 
 
 def _source(record: Any) -> Source:
@@ -160,6 +264,10 @@ def run(bootstrap: str, follower: Follower, *, group_id: str = "dopomoga-treasur
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         client_id="dopomoga-treasury",
+        # kafka-python 3's 45 s session kept a killed follower's partitions unassigned for a minute
+        # or two; 10 s (heartbeat 1 s) hands them to the restarted one within seconds.
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
     )
     seen = 0
     last = time.monotonic()
@@ -170,6 +278,9 @@ def run(bootstrap: str, follower: Follower, *, group_id: str = "dopomoga-treasur
             for record in records:
                 follower.handle(record.value, _source(record))
             seen += len(records)
+            _report_lag(consumer)
+            if not records and follower.retry_due():
+                follower.flush()  # failed exports, retried while idle
             if records:
                 follower.flush()
                 dead = follower.take_dead_letters()
@@ -191,6 +302,18 @@ def run(bootstrap: str, follower: Follower, *, group_id: str = "dopomoga-treasur
         consumer.close()
         if producer is not None:
             producer.close()
+
+
+def _report_lag(consumer: Any) -> None:
+    """``dopomoga_consumer_lag{service="treasury"}``: fetch high watermark minus position."""
+    try:
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            position = consumer.position(tp) if highwater is not None else None
+            if highwater is not None and position is not None:
+                CONSUMER_LAG.labels(SERVICE, tp.topic, str(tp.partition)).set(max(0, highwater - position))
+    except Exception:  # metrics never stop the follower
+        pass
 
 
 def summary_json(directory: Path) -> dict:
