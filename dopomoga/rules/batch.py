@@ -78,18 +78,25 @@ def history_keys(engine: Engine, application: ApplicationSubmitted) -> tuple[str
     return tuple(keys)
 
 
+def _parsed(first: int, lines: list[str]) -> Iterator[tuple[int, ApplicationSubmitted | None, dict[str, Any] | None]]:
+    """Each non-blank line's number with its application, or the error that it does not parse."""
+    for offset, line in enumerate(lines):
+        if not line.strip():
+            continue
+        number = first + offset
+        try:
+            yield number, ApplicationSubmitted.model_validate_json(line), None
+        except ValidationError as exc:
+            yield number, None, parse_error(number, exc)
+
+
 def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None) -> list[_Worked]:
     engine = _ENGINE
     assert engine is not None, "the batch worker was not forked from decide_batch"
     out: list[_Worked] = []
-    for offset, line in enumerate(lines):
-        number = first + offset
-        if not line.strip():
-            continue
-        try:
-            application = ApplicationSubmitted.model_validate_json(line)
-        except ValidationError as exc:
-            out.append((number, None, parse_error(number, exc), None, ()))
+    for number, application, error in _parsed(first, lines):
+        if application is None:
+            out.append((number, None, error, None, ()))
             continue
         try:
             keys = history_keys(engine, application)
@@ -189,14 +196,9 @@ def _traced(engine: Engine, number: int, line: str, as_of: dt.date | None, grant
 
 
 def _serial(engine: Engine, first: int, part: list[str], as_of: dt.date | None) -> Iterator[Outcome]:
-    for offset, line in enumerate(part):
-        number = first + offset
-        if not line.strip():
-            continue
-        try:
-            application = ApplicationSubmitted.model_validate_json(line)
-        except ValidationError as exc:
-            yield number, None, parse_error(number, exc)
+    for number, application, error in _parsed(first, part):
+        if application is None:
+            yield number, None, error
             continue
         try:
             yield number, engine.decide_encoded(application, as_of=as_of, record=True), None
