@@ -96,6 +96,12 @@ def granted_sentence(amount_kop: int, frequency: str, period: str, tail: str, ca
     )
 
 
+def term_ended(effective_to: Any) -> str:
+    """The default reason when an application falls after the programme's term."""
+    end = f"{effective_to.day:02d}.{effective_to.month:02d}.{effective_to.year}" if effective_to else ""
+    return f"строк дії програми закінчився {end}; після цієї дати виплата за нею не призначається"
+
+
 def refusal_sentence(title_uk: str, act_uk: str, conditions: Iterable[Mapping[str, Any] | Any]) -> str:
     """«Відмовлено у призначенні …»: every failed condition's reason with its clause."""
     reasons = "; ".join(

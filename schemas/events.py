@@ -198,6 +198,17 @@ class RuleSource(BaseModel):
     source: str
 
 
+class RaisedFlag(BaseModel):
+    """A check that does not refuse but asks an operator to look (e.g. a carrier's printed K differs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    item: int | None = Field(default=None, description="the item row (1-based) it concerns, if any")
+    clause: str
+    flag_uk: str
+
+
 class OperatorNotes(BaseModel):
     """The operator-only part of a decision: never part of the sentence a citizen receives.
 
@@ -213,6 +224,7 @@ class OperatorNotes(BaseModel):
 
     sources: list[RuleSource] = Field(default_factory=list)
     pending_confirmation: list[str] = Field(default_factory=list)
+    flags: list[RaisedFlag] = Field(default_factory=list)
 
 
 class EligibilityDecided(_Event):

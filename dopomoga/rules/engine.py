@@ -32,10 +32,16 @@ import datetime as dt
 from typing import Any
 
 from dopomoga.errors import ApplicationError
-from dopomoga.explain_uk import eligible_sentence, granted_sentence, refusal_sentence, render_calculation
+from dopomoga.explain_uk import (
+    eligible_sentence,
+    granted_sentence,
+    refusal_sentence,
+    render_calculation,
+    term_ended,
+)
 from dopomoga.rules.expressions import Expression
 from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
-from dopomoga.rules.programs import Catalog
+from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems
 from dopomoga.rules.records import Encoded, encoded_eligibility, encoded_entitlement, head
 from dopomoga.rules.scope import Context, ScopeBuilder, show, shown
 from dopomoga.rules.windows import grant_for, history_count
@@ -70,6 +76,8 @@ class Engine:
         amount if the combined call computed it (else ``None``)."""
         vplan = context.vplan
         scope = context.scope
+        if context.ended:
+            return [self._term_ended(context)], False, None
         combined = context.version.combined
         values: list[Any] | None = None
         if combined is not None and not (context.missing and not vplan.combined_variables.isdisjoint(context.missing)):
@@ -118,6 +126,26 @@ class Engine:
         amount = values[-1] if values is not None and context.version.combined_amount else None
         return results, eligible, amount
 
+    @staticmethod
+    def _term_ended(context: Context) -> dict[str, Any]:
+        """The one condition an application after the rules' term fails: the programme has ended."""
+        version = context.version
+        spec = context.program.spec
+        end = version.effective_to.isoformat() if version.effective_to else ""
+        return {
+            "id": "programme_term",
+            "clause": spec.legal_basis.clause_uk,
+            "expression": f"rules_date <= {end}",
+            "inputs": {"rules_date": _iso_date(context)},
+            "passed": False,
+            "refusal_uk": version.term_uk or term_ended(version.effective_to),
+        }
+
+    def _flag(self, flag: CompiledFlag, scope: dict[str, Any], context: Context, item: int | None) -> None:
+        """A non-refusing check: when it does not hold, the operator section carries it."""
+        if not self._run(flag.expression, scope, context):
+            context.flags.append({"id": flag.id, "item": item, "clause": flag.clause_uk, "flag_uk": flag.flag_uk})
+
     def _amount(self, context: Context, trace: list[dict[str, Any]]) -> int:
         """The amount, one rule at a time (items, and the fallback that names a failing rule)."""
         version = context.version
@@ -125,33 +153,30 @@ class Engine:
         dates = context.plan.dates
         if version.items is not None:
             items = version.items
-            include_shown = shown(items.include_when, dates) if items.include_when is not None else ()
+            checks = _row_checks(items, version.amount_clause_uk, dates)
             formula_shown = shown(items.formula, dates)
             total = 0
             for index, row in enumerate(scope.get(items.of, [])):
                 row_scope = {**scope, **row}
-                # One call per item (include and amount); one call per rule if it fails, to name it.
+                # One call per item (its checks and amount); one call per rule if it fails, to name it.
                 try:
-                    both = items.row.run(row_scope) if items.row is not None else None
+                    values = items.row.run(row_scope) if items.row is not None else None
                 except (TypeError, RuntimeError, ValueError):
-                    both = None
-                if both is not None and items.include_when is not None:
-                    included, value = both
-                elif both is not None:
-                    included, value = True, both[0]
-                else:
-                    included = True if items.include_when is None else self._run(items.include_when, row_scope, context)
-                    value = self._run(items.formula, row_scope, context) if included else None
-                if items.include_when is not None:
+                    values = None
+                included = True
+                for position, (step, clause, expression, exclude_uk, names) in enumerate(checks):
+                    passed = values[position] if values is not None else self._run(expression, row_scope, context)
+                    included = included and passed
                     trace.append({
-                        "step": f"item:{index + 1}:include",
-                        "clause": version.amount_clause_uk,
-                        "expression": items.include_when.source,
-                        "inputs": show(include_shown, scope, row),
-                        "result": included if included else f"{included} — {items.exclude_uk or ''}".strip(),
+                        "step": f"item:{index + 1}:{step}",
+                        "clause": clause,
+                        "expression": expression.source,
+                        "inputs": show(names, scope, row),
+                        "result": passed if passed else f"{passed} — {exclude_uk or ''}".strip(),
                     })
                 if not included:
                     continue
+                value = values[-1] if values is not None else self._run(items.formula, row_scope, context)
                 self._check_amount(value, context, f"item {index + 1}")
                 trace.append({
                     "step": f"item:{index + 1}:amount",
@@ -160,6 +185,8 @@ class Engine:
                     "inputs": show(formula_shown, scope, row),
                     "result": value,
                 })
+                for flag in items.flags:
+                    self._flag(flag, row_scope, context, index + 1)
                 total += value
             scope = {**scope, "items_total": total}
             context.scope["items_total"] = total  # what the calculation shown to the citizen reads
@@ -213,7 +240,7 @@ class Engine:
             "parameters": list(context.parameters),
             "explanation_uk": explanation,
             "application": application,
-            "operator": {"sources": context.vplan.sources, "pending_confirmation": ()},
+            "operator": {"sources": context.vplan.sources, "pending_confirmation": (), "flags": context.flags},
         }
 
     def _entitlement_record(
@@ -235,6 +262,8 @@ class Engine:
                 trace.append(self._amount_step(context, context.scope, amount, None))
             else:
                 amount = self._amount(context, trace)
+            for flag in context.version.flags:  # after the amount: a flag may read items_total
+                self._flag(flag, context.scope, context, None)
             calculation = context.version.calculation
             explanation = granted_sentence(
                 amount, spec.frequency.kind, context.period, context.vplan.granted_tail,
@@ -256,7 +285,11 @@ class Engine:
             "trace": trace,
             "explanation_uk": explanation,
             "application": application,
-            "operator": {"sources": context.vplan.sources, "pending_confirmation": context.pending if eligible else ()},
+            "operator": {
+                "sources": context.vplan.sources,
+                "pending_confirmation": context.pending if eligible else (),
+                "flags": context.flags,
+            },
         }
 
     def _decide_record(self, application: ApplicationSubmitted, as_of: dt.date | None, record: bool) -> dict[str, Any]:
@@ -304,6 +337,24 @@ class Engine:
     def decide_encoded(self, application: ApplicationSubmitted, as_of: dt.date | None = None, record: bool = True) -> Encoded:
         """``decide``, as the bytes of the event (what the batch CLI writes)."""
         return encoded_entitlement(self._decide_record(application, as_of, record))
+
+
+def _iso_date(context: Context) -> str:
+    value = context.scope.get("period_start") if context.program.spec.rules_on == "period_start" else \
+        context.scope.get("submitted_on")
+    return f"{value // 10000:04d}-{value // 100 % 100:02d}-{value % 100:02d}" if isinstance(value, int) else ""
+
+
+def _row_checks(items: CompiledItems, amount_clause: str, dates: frozenset[str]) -> tuple[tuple[Any, ...], ...]:
+    """Each check a row must pass, in the order of the compiled row list: (step, clause, expression,
+    why a row failing it is out, the names it shows)."""
+    checks: list[tuple[Any, ...]] = []
+    if items.include_when is not None:
+        checks.append(("include", amount_clause, items.include_when, items.exclude_uk, shown(items.include_when, dates)))
+    for condition in items.conditions:
+        checks.append((condition.id, condition.clause_uk, condition.expression, condition.refusal_uk,
+                       shown(condition.expression, dates)))
+    return tuple(checks)
 
 
 def _require_parameters(expression: Expression, context: Context) -> None:

@@ -10,7 +10,7 @@ application is *invalid* (dead-lettered / 4xx), never "decided ineligible".
 | ``invalid_unicode`` | a string holds a lone surrogate (not a Unicode scalar value) |
 | ``future_date`` | ``submitted_on`` or the applicant's birth date lies after the receiving day (+ ``DATE_TOLERANCE``), or ``occurred_at`` after the receiving time (+ ``CLOCK_TOLERANCE``) |
 | ``implausible_birth_date`` | the birth date is after the application, or before ``EARLIEST_BIRTH`` |
-| ``period_out_of_range`` | the month claimed is outside the program's rules (before the first version, after the last one's end) or more than ``MAX_MONTHS_AHEAD`` after the receiving month |
+| ``period_out_of_range`` | the month claimed is before the program's first rules, or more than ``MAX_MONTHS_AHEAD`` after the receiving month (a month after the programme's term is decided: refused with the term as the reason) |
 | ``amount_out_of_range`` | a money fact (or money item field) outside 0 … 10^13 kop (``Kopiyky``), or an integer fact outside int64 |
 
 The receiving time is given by the caller (the core reads no clock): the gateway's clock, or the
@@ -107,11 +107,11 @@ def check_application(
         raise Implausible("period_out_of_range", f"period: more than {MAX_MONTHS_AHEAD} months after the receiving month")
     if program is None:
         return  # unknown_program is the engine's reason (and the gateway's 422)
-    first, last = program.versions[0].effective_from, program.versions[-1].effective_to
+    first = program.versions[0].effective_from
     if month < first.year * 12 + first.month - 1:
         raise Implausible("period_out_of_range", f"period: before the program's first rules ({first.isoformat()})")
-    if last is not None and month > last.year * 12 + last.month - 1:
-        raise Implausible("period_out_of_range", f"period: after the program's rules end ({last.isoformat()})")
+    # A month after the programme's term is plausible: the engine refuses it with the term as the
+    # reason (a letter the applicant can be handed, issue 14), rather than dead-lettering it here.
     inputs = program.spec.inputs
     for name, value in application.facts.items():
         spec = inputs.get(name)

@@ -125,10 +125,32 @@ class Condition(_Strict):
     source: str | None = Field(default=None, description="internal pointer (seed lines, spec ids): operators only")
 
 
+class ItemCondition(_Strict):
+    """A condition on one row of an item list (a register row, a route): a row counts only if all hold."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    clause_uk: str
+    when: str
+    exclude_uk: str = Field(description="why a row that fails it does not count, as the decision shows it")
+    source: str | None = Field(default=None, description="internal pointer (seed lines, spec ids): operators only")
+
+
+class Flag(_Strict):
+    """A check that never refuses: when ``when`` is false the decision carries ``flag_uk`` for an operator."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    clause_uk: str
+    when: str
+    flag_uk: str
+    source: str | None = Field(default=None, description="internal pointer (seed lines, spec ids): operators only")
+
+
 class ItemsSpec(_Strict):
     of: str
     include_when: str | None = None
     exclude_uk: str | None = None
+    conditions: list[ItemCondition] = Field(default_factory=list)
+    flags: list[Flag] = Field(default_factory=list)
     formula: str
 
 
@@ -149,7 +171,11 @@ class RuleVersion(_Strict):
     effective_from: dt.date
     effective_to: dt.date | None = Field(default=None, description="last day in force (e.g. the program's term)")
     note_uk: str | None = None
+    term_uk: str | None = Field(
+        default=None, description="why an application after effective_to is refused (the programme's term)"
+    )
     conditions: list[Condition]
+    flags: list[Flag] = Field(default_factory=list)
     amount: AmountSpec
     explanation_uk: str | None = None
 

@@ -54,13 +54,24 @@ class CompiledCondition:
 
 
 @dataclass(frozen=True, eq=False)
+class CompiledFlag:
+    id: str
+    clause_uk: str
+    flag_uk: str
+    expression: Expression
+    source: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class CompiledItems:
     of: str
     include_when: Expression | None
     exclude_uk: str | None
     formula: Expression
-    #: [include_when, amount if included] (or [amount]) as one CEL list: one call per item.
+    #: [include_when?, each condition, amount if all hold] (or [amount]) as one CEL list: one call per item.
     row: Expression | None = None
+    conditions: tuple[CompiledCondition, ...] = ()  # per-row conditions (refusal_uk: why the row is out)
+    flags: tuple[CompiledFlag, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +91,8 @@ class CompiledVersion:
     combined_amount: bool = False  # the last element of ``combined`` is the amount
     amount_source: str | None = None
     calculation: Calculation | None = None  # the citizen's view of the formula (explain_uk)
+    flags: tuple[CompiledFlag, ...] = ()
+    term_uk: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +109,19 @@ class Program:
     @property
     def id(self) -> str:
         return self.spec.id
+
+    def version_for(self, on: dt.date) -> tuple[CompiledVersion, bool]:
+        """The version in force on ``on``, or the last one and ``True`` when its term has ended."""
+        chosen = None
+        for version in self.versions:
+            if version.effective_from <= on:
+                chosen = version
+        if chosen is None:
+            raise ProgramError(
+                f"program {self.id!r} has no rules in force on {on.isoformat()}: "
+                f"its first version takes effect on {self.versions[0].effective_from.isoformat()}"
+            )
+        return chosen, chosen.effective_to is not None and on > chosen.effective_to
 
     def version_on(self, on: dt.date) -> CompiledVersion:
         chosen = None
@@ -155,6 +181,24 @@ def _check_sample(expression: Expression, scope: dict[str, Any], expect: type, w
         raise ProgramError(
             f"{expression.where}: {what} must give {expect.__name__}, gives {type(value).__name__} ({value!r})"
         )
+
+
+def _compiled(source: str, where: str, known: set[str], scope: dict[str, Any], expect: type) -> Expression:
+    try:
+        expression = compile_expression(source, where, known)
+    except ExpressionError as exc:
+        raise ProgramError(str(exc)) from None
+    _check_sample(expression, scope, expect, where.rsplit("rule ", 1)[-1])
+    return expression
+
+
+def _unique(entries: list[Any], what: str) -> list[Any]:
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.id in seen:
+            raise ProgramError(f"{what} id {entry.id!r} is used twice")
+        seen.add(entry.id)
+    return entries
 
 
 def load_program(path: Path, global_parameters: ParameterSet) -> Program:
@@ -232,16 +276,31 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
             if include is not None:
                 _check_sample(include, item_scope, bool, "items.include_when")
             _check_sample(item_formula, item_scope, int, "items.formula (kopiyky)")
+            row_conditions = tuple(
+                CompiledCondition(c.id, c.clause_uk, c.exclude_uk,
+                                  _compiled(c.when, f"{label}: rule 'items.{c.id}'", item_known, item_scope, bool),
+                                  c.source)
+                for c in _unique(spec_items.conditions, f"{label}: items condition")
+            )
+            row_flags = tuple(
+                CompiledFlag(f.id, f.clause_uk, f.flag_uk,
+                             _compiled(f.when, f"{label}: rule 'items.flags.{f.id}'", item_known, item_scope, bool),
+                             f.source)
+                for f in _unique(spec_items.flags, f"{label}: items flag")
+            )
+            checks = ([include.source] if include is not None else []) + [c.expression.source for c in row_conditions]
+            guard = " && ".join(f"({c})" for c in checks)
             row_source = (
-                f"[({include.source}), ({include.source}) ? ({item_formula.source}) : 0]"
-                if include is not None
+                "[" + "".join(f"({c}), " for c in checks) + f"({guard}) ? ({item_formula.source}) : 0]"
+                if checks
                 else f"[({item_formula.source})]"
             )
             try:
                 row = compile_expression(row_source, f"{label}: rule 'items'", item_known)
             except ExpressionError as exc:  # pragma: no cover - each part compiled above
                 raise ProgramError(str(exc)) from None
-            items = CompiledItems(spec_items.of, include, spec_items.exclude_uk, item_formula, row)
+            items = CompiledItems(spec_items.of, include, spec_items.exclude_uk, item_formula, row,
+                                  row_conditions, row_flags)
             formula_known.add("items_total")
             scope = {**scope, "items_total": 100}
         try:
@@ -249,6 +308,11 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
         except ExpressionError as exc:
             raise ProgramError(str(exc)) from None
         _check_sample(formula, scope, int, "amount formula (kopiyky)")
+        flags = tuple(
+            CompiledFlag(f.id, f.clause_uk, f.flag_uk,
+                         _compiled(f.when, f"{label}: rule 'flags.{f.id}'", formula_known, scope, bool), f.source)
+            for f in _unique(version.flags, f"{label}: flag")
+        )
         calculation = None
         if version.amount.calculation_uk:
             try:
@@ -276,6 +340,8 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
         expressions = [c.expression for c in conditions] + [formula]
         if items is not None:
             expressions += [e for e in (items.include_when, items.formula) if e is not None]
+            expressions += [c.expression for c in (*items.conditions, *items.flags)]
+        expressions += [f.expression for f in flags]
         names = {name for e in expressions for name in e.variables}
         version_parameters = tuple(sorted(names & parameter_names))
         used_globals |= set(version_parameters) - set(local)
@@ -294,6 +360,8 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
                 combined_amount=combined_amount and combined is not None,
                 amount_source=version.amount.source,
                 calculation=calculation,
+                flags=flags,
+                term_uk=version.term_uk,
             )
         )
 

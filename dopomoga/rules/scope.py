@@ -65,7 +65,8 @@ class VersionPlan:
 class Context:
     """One application's scope, with the program, the rule version in force and the parameters used."""
 
-    __slots__ = ("missing", "parameters", "pending", "period", "plan", "program", "scope", "version", "vplan")
+    __slots__ = ("ended", "flags", "missing", "parameters", "pending", "period", "plan", "program", "scope",
+                 "version", "vplan")
 
     def __init__(self, plan: ProgramPlan, version: CompiledVersion, vplan: VersionPlan, scope: dict[str, Any],
                  parameters: tuple[ParameterUse, ...], period: str, missing: dict[str, str],
@@ -79,6 +80,8 @@ class Context:
         self.period = period
         self.missing = missing
         self.pending = pending  # parameters used whose values await an operator's confirmation
+        self.ended = False  # the application falls after the version's term (effective_to)
+        self.flags: list[dict[str, Any]] = []  # raised non-refusing checks (operator section)
 
 
 def shown(expression: Expression, dates: frozenset[str]) -> Shown:
@@ -193,7 +196,7 @@ class ScopeBuilder:
         when = bounds(period)
         rules_date = as_of or (when.start if spec.rules_on == "period_start" else application.submitted_on)
         try:
-            version = program.version_on(rules_date)
+            version, ended = program.version_for(rules_date)
         except ProgramError as exc:
             raise ApplicationError("no_rules_in_force", str(exc)) from None
         vplan = self.version_plan(plan, version)
@@ -229,7 +232,9 @@ class ScopeBuilder:
         )
         values, used, missing, pending = self.parameters(program, version, on)
         scope.update(values)
-        return Context(plan, version, vplan, scope, used, period, missing, pending)
+        context = Context(plan, version, vplan, scope, used, period, missing, pending)
+        context.ended = ended
+        return context
 
     def parameters(
         self, program: Program, version: CompiledVersion, on: dt.date

@@ -100,7 +100,7 @@ def test_an_item_date_that_is_not_a_date_is_a_clear_error(engine):
     assert failure.value.reason_code == "bad_fact"
 
 
-def test_a_rule_version_with_an_end_date_does_not_decide_after_it(tmp_path):
+def test_after_its_end_date_a_rule_version_refuses_with_the_programmes_term_as_the_reason(tmp_path):
     program_root(tmp_path, "zhytomyr")
     ended = PROGRAM.replace(
         "  - effective_from: 2024-01-01\n", "  - effective_from: 2024-01-01\n    effective_to: 2024-12-31\n"
@@ -108,9 +108,10 @@ def test_a_rule_version_with_an_end_date_does_not_decide_after_it(tmp_path):
     (tmp_path / "zhytomyr" / "test-features.yaml").write_text(ended)
     engine = Engine(Catalog.load(tmp_path))
     assert engine.decide(_app([{"born_on": "1990-01-01", "disabled": False}], period="2024-12")).eligible
-    with pytest.raises(ApplicationError) as failure:
-        engine.decide(_app([{"born_on": "1990-01-01", "disabled": False}], period="2025-01", submitted="2025-02-01"))
-    assert failure.value.reason_code == "no_rules_in_force" and "ended on 2024-12-31" in str(failure.value)
+    after = engine.decide(_app([{"born_on": "1990-01-01", "disabled": False}], period="2025-01", submitted="2025-02-01"))
+    assert not after.eligible and [c.id for c in after.conditions] == ["programme_term"]
+    assert after.conditions[0].inputs == {"rules_date": "2025-01-01"}  # the program reads rules on period_start
+    assert "строк дії програми закінчився 31.12.2024" in after.explanation_uk
 
 
 def test_decision_ids_are_the_rfc_4122_uuid5_of_the_stage_and_application():

@@ -566,11 +566,14 @@ def test_a_rehabilitated_person_applying_for_january_2023_after_the_programme_en
         application("kamianske.rehabilitated-monthly", facts, submitted_on="2022-12-05", period="2022-12")
     )
     assert december.eligible
-    with pytest.raises(ApplicationError) as failure:
-        engine.decide(
-            application("kamianske.rehabilitated-monthly", facts, submitted_on="2023-01-05", period="2023-01")
-        )
-    assert failure.value.reason_code == "no_rules_in_force"
+    january = engine.decide(
+        application("kamianske.rehabilitated-monthly", facts, submitted_on="2023-01-05", period="2023-01")
+    )
+    # Refused with the programme's term as the reason (a letter the person can be handed), not an error.
+    assert not january.eligible and january.amount_kop == 0
+    [term] = january.conditions
+    assert term.id == "programme_term" and not term.passed and "31.12.2022" in term.refusal_uk
+    assert "31.12.2022" in january.explanation_uk
 
 
 def test_the_centenarian_stipend_cites_its_own_row_002_l90_91_not_the_orphans_row(catalog):
@@ -580,7 +583,8 @@ def test_the_centenarian_stipend_cites_its_own_row_002_l90_91_not_the_orphans_ro
 
 def test_the_rodyna_heroya_money_is_cited_at_002_l1217_not_the_territorial_centres_line(catalog):
     spec = catalog.get("kamianske.fallen-ato-family-monthly").spec
-    assert "L1217" in spec.budget.clause_uk and "L1213" not in spec.budget.clause_uk
+    assert "L1217" in spec.budget.source and "L1213" not in spec.budget.source
+    assert "L12" not in spec.budget.clause_uk  # the pointer is for operators, the clause for the citizen
 
 
 # --- issue 14: repair and capital-repair help -------------------------------------------------
