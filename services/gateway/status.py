@@ -280,10 +280,12 @@ class StatusStore:
             bucket[key] = bucket.get(key, 0) + n
         return out
 
-    def latest_period(self) -> str | None:
+    def latest_period(self, upto: str | None = None) -> str | None:
+        """The latest month with a decision, not after ``upto`` (default: this month)."""
+        upto = upto or dt.date.today().strftime("%Y-%m")
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(applications.c.period))
-                                .where(applications.c.status == "decided")).scalar()
+                                .where(applications.c.status == "decided", applications.c.period <= upto)).scalar()
 
     def dead_letters_since(self, since: str) -> int:
         with self.engine.connect() as conn:
