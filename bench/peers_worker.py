@@ -4,7 +4,7 @@ Reads the cases (JSON file: the two programs' application lines, and the subsist
 dated values), then answers commands on stdin, one JSON line each:
 
 - ``{"cmd": "check"}``: every mode's (eligible, amount in kopiyky) per case, for the equality check;
-- ``{"cmd": "round"}``: each mode timed once over every case, seconds per mode.
+- ``{"cmd": "round"}``: each mode timed once over every case, CPU seconds of this process per mode.
 
 Modes: OpenFisca (openfisca-core + country-template, the two programs as variables added by a
 reform) one situation at a time through its Web API handlers (``handlers.calculate`` untraced,
@@ -257,9 +257,9 @@ def main() -> None:
         elif cmd == "round":
             seconds = {}
             for name, run in modes.items():
-                started = time.perf_counter()
+                started = time.process_time()
                 run()
-                seconds[name] = time.perf_counter() - started
+                seconds[name] = time.process_time() - started
             print(json.dumps(seconds), flush=True)
         else:
             break
