@@ -22,7 +22,7 @@ from services.migrate import migrate
 from services.platform.cli import app as topics_app
 from services.treasury.cli import app as treasury_app
 
-app = typer.Typer(no_args_is_help=True, help=core_app.info.help)
+app = typer.Typer(no_args_is_help=True, help=core_app.info.help, pretty_exceptions_enable=False)
 app.registered_commands.extend(core_app.registered_commands)  # decide, explain, programs
 app.registered_groups.extend(core_app.registered_groups)  # budget
 app.add_typer(treasury_app, name="treasury", help="Payment registers and reconciliation.")
@@ -30,5 +30,14 @@ app.add_typer(topics_app, name="topics")
 app.registered_commands.extend(devstack_app.registered_commands)  # up, emulate
 app.command("migrate")(migrate)  # every store's schema to head, before the services start
 
+
+
+def main() -> None:
+    """The console script: errors are one plain line, never a traceback (services/cli_errors.py)."""
+    from services.cli_errors import run
+
+    run(app)
+
+
 if __name__ == "__main__":
-    app()
+    main()
