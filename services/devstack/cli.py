@@ -31,13 +31,25 @@ def emulate(
     allocations: Path | None = typer.Option(None, exists=True, help="also publish these AllocationSet commands"),
     close: list[str] = typer.Option([], help="publish PeriodClosed for PROGRAM:YYYY-MM[:DISTRICT] (repeatable)"),
 ) -> None:
-    """Registry emulator: publish applications (JSONL or synthetic) and budget commands."""
-    from services.devstack.demo import DEMO_CLOSER, load_allocation_file
-    from services.devstack.registry import Registry, read_jsonl
+    """Registry emulator: publish applications (JSONL or synthetic) and budget commands; exits 1 when
+    the broker did not acknowledge every record."""
+    from services.devstack.registry import Undelivered
 
     if file is None and not synthetic and not allocations and not close:
         err.print("give a FILE, --synthetic N, --allocations or --close")
         raise typer.Exit(2)
+    try:
+        _emulate(broker, file, synthetic, rate, seed, allocations, close)
+    except Undelivered as exc:  # the broker did not take everything: say so, exit non-zero
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _emulate(broker: str, file: Path | None, synthetic: int, rate: float, seed: int,
+             allocations: Path | None, close: list[str]) -> None:
+    from services.devstack.demo import DEMO_CLOSER, load_allocation_file
+    from services.devstack.registry import Registry, read_jsonl
+
     with Registry(bootstrap_of(broker)) as registry:
         for command in load_allocation_file(allocations) if allocations else []:
             registry.command(command)
@@ -72,6 +84,12 @@ def _migrate(var: Path, prefix: str) -> str:
     return report(f"sqlite:///{var.resolve() / f'{prefix}{group}-ledger.sqlite'}")
 
 
+def _report_exit(service, code: int | None) -> None:
+    """Say on `dopomoga up`'s output that a supervised process died (and is being restarted)."""
+    kept = " (durable storage: acknowledged events are kept)" if service.name == "broker" else ""
+    console.print(f"[red]{service.name} exited (code {code}); restarting{kept}[/red]")
+
+
 def demo_files() -> list[Path]:
     main = EXAMPLES / "applications.jsonl"
     if main.exists():
@@ -87,26 +105,41 @@ def up(
     fresh: bool = typer.Option(True, "--fresh/--keep-state", help="embedded broker: start from empty state"),
     timeout: float = typer.Option(180.0, help="demo: seconds to wait for every final decision"),
     metrics: bool = typer.Option(True, "--metrics/--no-metrics", help="serve /metrics on ports 9101-9105"),
+    storage: str = typer.Option("durable", help="embedded broker: 'durable' (S3 on a local SeaweedFS under "
+                                "<var>/broker: acknowledged events survive a broker restart) or 'memory'"),
 ) -> None:
     """Start the broker (unless --broker), the topics and the services; with --demo replay the examples."""
-    from services.devstack.broker import start_broker
+    import shutil
+
+    from services.devstack.broker import durable_broker, start_broker
     from services.devstack.supervisor import Supervisor, add_services, default_metrics_ports, service_env
 
+    if storage not in ("durable", "memory"):
+        err.print("--storage is 'durable' or 'memory'")
+        raise typer.Exit(2)
     var.mkdir(parents=True, exist_ok=True)
     (var / "logs").mkdir(exist_ok=True)
     embedded = None
     prefix = ""
+    supervisor = Supervisor(on_exit=_report_exit)
     if broker is None:
-        embedded = start_broker(log_path=var / "logs" / "broker.log")
-        broker = embedded.url
-        console.print(f"[green]embedded broker[/green] (Tansu, memory storage) on {embedded.bootstrap}")
         if fresh:
-            # The embedded broker forgets everything on stop: the services' state must too.
+            # A fresh run: new consumer-group prefix, no old broker data, no old SQLite state.
             prefix = f"run{int(time.time())}-"
             for stale in var.glob("*.sqlite*"):
                 stale.unlink()
+            shutil.rmtree(var / "broker", ignore_errors=True)
+        if storage == "memory":
+            embedded = start_broker(log_path=var / "logs" / "broker.log")
+            broker = embedded.url
+            console.print(f"[green]embedded broker[/green] (Tansu, memory storage: lost when it stops) on {embedded.bootstrap}")
+        else:
+            durable = durable_broker(var / "broker", var / "logs").start()
+            supervisor.services.extend(durable.processes)  # restarted like any service, on the same ports
+            broker = durable.url
+            console.print(f"[green]embedded broker[/green] (Tansu, S3 storage on SeaweedFS under {var / 'broker'}, "
+                          f"supervised) on {durable.bootstrap}")
     bootstrap = bootstrap_of(broker)
-    supervisor = Supervisor()
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -139,6 +172,10 @@ def up(
             console.print("demo done; services keep running - Ctrl-C stops everything")
         while True:
             time.sleep(1)
+            if embedded is not None and not embedded.alive():  # memory storage: what it held is gone
+                console.print(f"[red]the embedded broker exited (code {embedded.process.returncode}); with memory "
+                              "storage its events are lost - stopping[/red]")
+                raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:

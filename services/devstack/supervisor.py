@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,13 +43,14 @@ class ServiceProcess:
     restarts: int = 0
     started_at: float = 0.0
     argv: list[str] | None = None  # default: python -m <module>
+    base_env: dict[str, str] | None = None  # default: this process's environment
 
     def start(self) -> None:
         out = open(self.log_path, "ab") if self.log_path else None
         try:
             self.process = subprocess.Popen(
                 self.argv or [sys.executable, "-m", self.module],
-                env={**os.environ, **self.env},
+                env={**(os.environ if self.base_env is None else self.base_env), **self.env},
                 stdout=out or subprocess.DEVNULL,
                 stderr=subprocess.STDOUT if out else None,
                 stdin=subprocess.DEVNULL,
@@ -90,6 +91,8 @@ class Supervisor:
 
     services: list[ServiceProcess] = field(default_factory=list)
     backoff_s: float = 1.0
+    #: called (service, returncode) when a service exited and is being restarted: `dopomoga up` prints it
+    on_exit: Callable[[ServiceProcess, int | None], None] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -100,7 +103,8 @@ class Supervisor:
 
     def start(self) -> None:
         for service in self.services:
-            service.start()
+            if not service.alive():  # a service started beforehand (the broker) is only watched
+                service.start()
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
         self._thread.start()
 
@@ -115,6 +119,11 @@ class Supervisor:
                         if time.monotonic() - service.started_at < self.backoff_s:
                             continue
                         log.warning("service_exited", service=service.name, returncode=code)
+                        if self.on_exit is not None:
+                            try:
+                                self.on_exit(service, code)
+                            except Exception:  # a reporting failure never stops the supervision
+                                pass
                         service.restarts += 1
                         service.start()
 

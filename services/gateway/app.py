@@ -86,6 +86,7 @@ class Gateway:
         self.catalog = catalog or Catalog.load()
         self.keys = keys or KeyStore.from_env()
         self._producer = producer
+        self._probe_real = producer is None  # an injected producer (tests) has no broker to probe
         self._producer_factory = producer_factory or _kafka_producer
         self._ledger = ledger
         self._ledger_factory = ledger_factory or _open_ledger
@@ -108,6 +109,24 @@ class Gateway:
                 except Exception as exc:
                     raise HTTPException(503, f"the broker is not reachable: {type(exc).__name__}") from None
             return self._producer
+
+    def broker_reachable(self) -> bool | None:
+        """Does a bootstrap address accept a TCP connection (0.5 s each)? ``None`` with an injected
+        producer (tests): nothing to probe. A dead broker is reported on /healthz (issue 15)."""
+        if not self._probe_real or self._producer_factory is not _kafka_producer:
+            return None
+        import socket
+
+        from services.platform.config import settings
+
+        for address in settings(SERVICE).bootstrap.split(","):
+            host, _, port = address.strip().rpartition(":")
+            try:
+                with socket.create_connection((host or "127.0.0.1", int(port)), timeout=0.5):
+                    return True
+            except (OSError, ValueError):
+                continue
+        return False
 
     def ledger(self) -> Any:
         with self._ledger_lock:  # not the producer's lock: reads never wait behind an unreachable broker
@@ -436,10 +455,16 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
 
     # -- service ----------------------------------------------------------------------------------
     @app.get("/healthz", tags=["service"])
-    def healthz() -> dict[str, Any]:
-        """Liveness: the catalog is loaded. Says whether development keys are in use."""
+    def healthz() -> JSONResponse:
+        """The catalog is loaded and the broker answers: 200 ``ok``; 503 ``broker_unreachable`` when no
+        bootstrap address accepts a connection (applications cannot be taken). Says whether
+        development keys are in use."""
         g = gw()
-        return {"status": "ok", "programs": len(g.catalog.programs), "development_keys": g.keys.development}
+        reachable = g.broker_reachable()
+        body = {"status": "ok" if reachable is not False else "broker_unreachable",
+                "broker": {None: "not checked", True: "reachable", False: "unreachable"}[reachable],
+                "programs": len(g.catalog.programs), "development_keys": g.keys.development}
+        return JSONResponse(body, status_code=503 if reachable is False else 200)
 
     @app.get("/metrics", tags=["service"], response_class=Response)
     def metrics() -> Response:
