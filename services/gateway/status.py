@@ -1,7 +1,7 @@
 """What happened to each application, as the gateway learns it: accepted, decided, dead-lettered.
 
 The gateway cannot see the services' stores, so it follows three topics into a small store of
-its own (``StatusFollower``, a kafka-python consumer thread, group ``<app id>-status``):
+its own (``StatusFollower``, a kafka-python consumer thread in the gateway's group ``dopomoga-gateway``):
 
 - ``applications``: the id, program, period and registry of every application (no personal data);
 - ``payout-decisions``: the latest budget decision of each application (status, amount, final);
@@ -9,7 +9,8 @@ its own (``StatusFollower``, a kafka-python consumer thread, group ``<app id>-st
   time, and the original bytes (shown masked to viewers, correctable by a registry role).
 
 The store is SQL through SQLAlchemy Core: SQLite ``<var>/gateway-status.sqlite`` by default, any
-URL in ``DOPOMOGA_GATEWAY_DB`` (PostgreSQL in production, shared by every gateway replica). Every
+URL in ``DOPOMOGA_GATEWAY_DB`` (PostgreSQL in production). Replicas share the consumer group, so
+each reads some partitions: several replicas need the shared database, one replica may keep SQLite. Every
 write is an upsert keyed by application id or event id, so replaying a topic (offsets are committed
 after the write; a crash replays a little) changes nothing. A corrected dead letter stays in the
 store, linked to the application it was resubmitted as (``resubmitted_as``); resubmitting it

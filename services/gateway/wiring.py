@@ -62,7 +62,7 @@ def install(app: FastAPI, gw: Callable[[], Any], *, follow: bool) -> None:
 
         config = settings("gateway")
         g = gateway()
-        follower = g.follower = StatusFollower(g.status, config.bootstrap, f"{config.app_id}-status").start()
+        follower = g.follower = StatusFollower(g.status, config.bootstrap, config.app_id).start()
         try:
             async with previous(application) as state:
                 yield state

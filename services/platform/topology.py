@@ -91,8 +91,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
                 pipeline=True, description="how much, with a trace"),
     ServiceSpec("budget", "services.budget", 9103, (ENTITLEMENTS, BUDGET_COMMANDS), (PAYOUT_DECISIONS, DEAD_LETTER),
                 pipeline=True, description="the budget ledger: what is paid within the allocation"),
-    ServiceSpec("gateway", "services.gateway", 9104, (), (APPLICATIONS, BUDGET_COMMANDS),
-                description="HTTP API for registries, operators and budget administrators"),
+    ServiceSpec("gateway", "services.gateway", 9104, (APPLICATIONS, PAYOUT_DECISIONS, DEAD_LETTER),
+                (APPLICATIONS, BUDGET_COMMANDS),
+                description="HTTP API and operator console; follows applications, decisions and dead letters "
+                            "into its status store"),
     ServiceSpec("treasury", "services.treasury", 9105, (PAYOUT_DECISIONS,), (DEAD_LETTER,),
                 description="payment registers from final payout decisions"),
 )
