@@ -442,7 +442,8 @@ def test_claims_beyond_the_contract_price_are_paid_only_up_to_it(engine):
 def test_the_river_budget_rule_is_within_allocations_without_proration(catalog):
     # A8-03 (2021 allocation 0.000 kUAH) is decided by the budget ledger's allocation, not a rule.
     spec = catalog.get(A8).spec
-    assert spec.budget.policy == "first_come" and "L1260" in spec.budget.clause_uk
+    assert spec.budget.policy == "first_come" and "L1260" in spec.budget.source
+    assert "Додаток 8" in spec.budget.clause_uk and "L1260" not in spec.budget.clause_uk
 
 
 # --- Task 1 (spec §6.7) --------------------------------------------------------------------
@@ -653,9 +654,9 @@ def test_the_city_pays_70_percent_of_the_housing_cost_limit_rounded_to_whole_hry
 
 
 def cites_the_programme(clause: str) -> bool:
-    """A clause names the Programme's task or annex; seed line pointers (004:L…) are optional and,
-    in programs added for issue 14, kept out of the citizen-facing clause (they live in legal_basis.seed)."""
-    return "004:L" in clause or "BR-" in clause or "Завдання" in clause or "Додаток" in clause
+    """A clause names the Programme's task or annex; seed line pointers (004:L…) and spec ids (BR-…)
+    are kept out of it (they live in the sibling ``source`` and the decision's operator section)."""
+    return ("Завдання" in clause or "Додат" in clause) and "004:L" not in clause and "BR-" not in clause
 
 
 def test_every_zaporizhzhia_program_cites_its_clauses_and_refuses_in_ukrainian(catalog):

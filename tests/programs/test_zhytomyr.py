@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dopomoga.errors import ApplicationError
+from dopomoga.explain_uk import internal_markers
 from dopomoga.rules.engine import Engine
 from schemas.events import ApplicationSubmitted
 from tests.factories import application
@@ -468,9 +469,33 @@ def test_a_person_without_the_honoured_donor_title_is_refused(engine):
         ("zhytomyr.visual-disability-utilities", "visual_disability_utilities_payment"),
     ],
 )
-def test_every_inferred_amount_says_so_in_its_reference(catalog, program_id, parameter):
+def test_every_inferred_amount_is_marked_inferred_with_its_derivation_for_operators_and_a_clean_reference(
+    catalog, program_id, parameter
+):
     values = catalog.get(program_id).local_parameters[parameter].values
-    assert values and all("INFERRED" in v.reference for v in values)
+    assert values and all(v.inferred and v.pending_confirmation for v in values)
+    assert all("INFERRED" in v.source and "000:L" in v.source for v in values)
+    assert all(internal_markers(v.reference) == [] and "захід 1.1." in v.reference for v in values)
+
+
+@pytest.mark.parametrize(
+    ("program_id", "facts"),
+    [
+        ("zhytomyr.honoured-donors", {"resident_of_community": True, "honoured_donor_title": True}),
+        ("zhytomyr.visual-disability-utilities", None),
+    ],
+)
+def test_a_decision_paid_with_an_inferred_amount_waits_for_an_operator_to_confirm_it(engine, catalog, program_id, facts):
+    if facts is None:  # the example application of this program
+        lines = (Path(__file__).resolve().parents[2] / "examples" / "applications.jsonl").read_text().splitlines()
+        apps = [ApplicationSubmitted.model_validate_json(line) for line in lines if program_id in line]
+        decisions = [engine.decide(a) for a in apps]
+        decision = next(d for d in decisions if d.eligible)
+    else:
+        decision = engine.decide(application(program_id, facts, submitted_on="2023-07-03"))
+    assert decision.eligible and decision.operator.pending_confirmation
+    assert "INFERRED" not in decision.explanation_uk
+    assert any("INFERRED" in s.source for s in decision.operator.sources)
 
 
 # --- T15: Honorary Citizens (3.1.1, 000:L38) --------------------------------------------------
