@@ -405,7 +405,8 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         payout: PayoutDecided | None = ledger.payout(application_id)
         entitlement: EntitlementCalculated | None = ledger.entitlement(application_id)
         if payout is None and entitlement is None:
-            raise HTTPException(404, "no decision for this application id (yet)")
+            raise HTTPException(404, "no decision for this application id; GET /applications/{id} says whether "
+                                "it was accepted, is still on its way or was dead-lettered (with the reason)")
         explanation = " ".join(
             text for text in (entitlement.explanation_uk if entitlement else None,
                               payout.explanation_uk if payout else None) if text

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -141,7 +142,7 @@ def shot(browser, request):
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(suffix: str = "") -> Path:
-        path = SHOTS / f"{request.node.name}{suffix}.png"
+        path = SHOTS / re.sub(r"[^\w.-]+", "_", f"{request.node.name}{suffix}.png")
         browser.save_screenshot(str(path))
         return path
 

@@ -11,7 +11,7 @@ MONTHS = ("січ", "лют", "бер", "кві", "тра", "чер", "лип", 
 
 def plan_vs_paid(months: list[tuple[str, int, int]], plan_label: str, paid_label: str) -> str:
     """``months``: (YYYY-MM, plan kop, paid kop) for each month shown."""
-    width, height, left, bottom, top = 760, 260, 70, 30, 20
+    width, height, left, bottom, top = 820, 280, 96, 30, 24
     peak = max([1, *(max(p, q) for _, p, q in months)])
     slot = (width - left - 10) / max(1, len(months))
     bar = max(3.0, slot * 0.35)
@@ -23,7 +23,7 @@ def plan_vs_paid(months: list[tuple[str, int, int]], plan_label: str, paid_label
         amount = peak * (4 - i) // 4
         parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6ec"/>'
                      f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end" fill="#5b6478">'
-                     f'{escape(uah(amount).replace(" грн", ""))}</text>')
+                     f'{escape(uah(amount - amount % 100).replace(",00", ""))}</text>')
     for n, (period, plan, paid) in enumerate(months):
         x = left + n * slot + slot * 0.12
         for k, (value, colour, label) in enumerate(((plan, "#9db7d9", plan_label), (paid, "#0b57a4", paid_label))):

@@ -66,13 +66,18 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
                 continue
             counts = tally.get(row["program_id"], {})
             used = row["paid_kop"] + row["reserved_kop"]
+            # what the month could spend: committed plus what is still available (year to date, carry-over)
+            try:
+                can_spend = used + ledger(g).status(row["program_id"], period, row.get("district")).available_kop
+            except Exception:  # a district the ledger does not know: fall back to the month's plan
+                can_spend = row["allocation_kop"]
             rows.append({**row, "title": names.get(row["program_id"], row["program_id"]),
                          "queue": counts.get("pending", 0) + counts.get("accepted", 0),
                          "deferred": counts.get("deferred", 0),
                          "payables_kop": payables.get(row["program_id"]) if payables else None})
-            if row["allocation_kop"] and used * 10 >= row["allocation_kop"] * 9:
+            if can_spend and used * 10 >= can_spend * 9:
                 alerts.append({"level": "warn", "text": translate(
-                    "alert_used", lang, p=row["program_id"], m=period, x=share(used, row["allocation_kop"]))})
+                    "alert_used", lang, p=row["program_id"], m=period, x=share(used, can_spend))})
         for program, counts in sorted(tally.items()):
             if counts.get("deferred"):
                 alerts.append({"level": "warn", "text": translate("alert_deferred", lang, p=program, n=counts["deferred"])})
