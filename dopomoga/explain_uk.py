@@ -159,6 +159,12 @@ def budget_deferral(reason: str, *, claimed_kop: int, year: int, period: str, av
             f"Підстава: {clause}.")
 
 
+def budget_held(*, claimed_kop: int, period: str, clause: str) -> str:
+    return (f"Виплату {format_uah(claimed_kop)} за {period_uk(period)} буде проведено після того, як "
+            f"департамент підтвердить розмір виплати рішенням, що його встановлює; до того заява очікує "
+            f"в черзі й не відхиляється. Підстава: {clause}.")
+
+
 def budget_paid(*, amount_kop: int, period: str, clause: str, carried_from: int = 0) -> str:
     if carried_from:
         return (f"Кредиторську заборгованість {carried_from} року — {format_uah(amount_kop)} — погашено за "

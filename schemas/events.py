@@ -61,7 +61,7 @@ FactValue = Scalar | Annotated[list[Scalar], Field(max_length=500)] | Annotated[
 ]
 
 PaymentChannel = Literal["bank", "post", "my_transfer", "treasury"]
-PayoutStatus = Literal["paid", "prorated", "pending", "deferred", "refused"]
+PayoutStatus = Literal["paid", "prorated", "pending", "deferred", "refused", "held"]
 
 
 class _Event(BaseModel):
@@ -343,6 +343,21 @@ class AllocationSet(_Event):
         return self
 
 
+class ParameterConfirmed(_Event):
+    """An operator confirms a parameter value the act does not state, with the document that sets it.
+
+    Claims of the program's budget year held for that value (``held``, ``awaiting_confirmation``)
+    are then admitted; later claims that used it are admitted at once.
+    """
+
+    event_type: Literal["ParameterConfirmed"] = "ParameterConfirmed"
+    program_id: ProgramId
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    parameter: Identifier
+    document: ShortText
+    confirmed_by: Identifier
+
+
 class PeriodClosed(_Event):
     event_type: Literal["PeriodClosed"] = "PeriodClosed"
     program_id: ProgramId
@@ -370,6 +385,7 @@ ALL_EVENTS: tuple[type[_Event], ...] = (
     EntitlementCalculated,
     PayoutDecided,
     AllocationSet,
+    ParameterConfirmed,
     PeriodClosed,
     Rejected,
 )

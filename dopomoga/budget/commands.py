@@ -5,7 +5,8 @@ The gateway, the CLI, the demo and the registry emulator all build ``AllocationS
 and re-sending it is a harmless replay in the ledger:
 
 - a month close: UUIDv5 of ``period-closed:program:period:district``;
-- an allocation or amendment: UUIDv5 of ``allocation-set:program:year:district:amendment_id``.
+- an allocation or amendment: UUIDv5 of ``allocation-set:program:year:district:amendment_id``;
+- a parameter value confirmed: UUIDv5 of ``parameter-confirmed:program:year:parameter``.
 
 ``occurred_at`` is given by the caller (the gateway's receiving time; the demo's and the CLI's
 fixed times, so replays are byte-identical); a close without a time is stamped 23:59 UTC of the
@@ -19,7 +20,7 @@ from typing import Any
 
 from dopomoga.ids import decision_id
 from dopomoga.periods import last_day
-from schemas.events import AllocationSet, PeriodClosed
+from schemas.events import AllocationSet, ParameterConfirmed, PeriodClosed
 
 
 def period_closed_id(program_id: str, period: str, district: str | None) -> str:
@@ -84,3 +85,41 @@ def allocation_set(
         document=document,
         amended_on=amended_on,
     )
+
+
+def parameter_confirmed(
+    program_id: str,
+    year: int,
+    parameter: str,
+    *,
+    document: str,
+    confirmed_by: str,
+    occurred_at: dt.datetime,
+) -> ParameterConfirmed:
+    """The command by which an operator confirms a parameter value the act does not state."""
+    return ParameterConfirmed(
+        event_id=decision_id("parameter-confirmed", f"{program_id}:{year}:{parameter}"),
+        occurred_at=occurred_at,
+        program_id=program_id,
+        year=year,
+        parameter=parameter,
+        document=document,
+        confirmed_by=confirmed_by,
+    )
+
+
+def confirmations_of_inferred(
+    program: Any, year: int, *, document: str, confirmed_by: str, occurred_at: dt.datetime
+) -> list[ParameterConfirmed]:
+    """A ``ParameterConfirmed`` for each of a program's own parameter values in ``year`` that the act
+    does not state (``inferred``, no ``confirmed_by``): what an operator sends with the document."""
+    names = sorted(
+        name
+        for name, parameter in program.local_parameters.items()
+        if any(v.pending_confirmation and v.effective_from.year <= year for v in parameter.values)
+    )
+    return [
+        parameter_confirmed(program.id, year, name, document=document, confirmed_by=confirmed_by,
+                            occurred_at=occurred_at)
+        for name in names
+    ]

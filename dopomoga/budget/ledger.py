@@ -37,7 +37,15 @@ from dopomoga.budget.store import DEFAULT_URL, Input, Published, Store
 from dopomoga.budget.tx import OPEN_STATUSES, PAID_STATUSES, Tx
 from dopomoga.errors import LedgerError
 from dopomoga.rules.programs import Catalog
-from schemas.events import AllocationSet, EntitlementCalculated, PayoutDecided, PeriodClosed
+from schemas.events import (
+    AllocationSet,
+    EntitlementCalculated,
+    ParameterConfirmed,
+    PayoutDecided,
+    PeriodClosed,
+)
+
+BudgetCommand = AllocationSet | PeriodClosed | ParameterConfirmed
 
 __all__ = [
     "DEFAULT_URL",
@@ -144,17 +152,19 @@ class BudgetLedger:
         )
 
     @overload
-    def apply(self, command: AllocationSet | PeriodClosed, *, encoded: Literal[False] = False) -> list[PayoutDecided]: ...
+    def apply(self, command: BudgetCommand, *, encoded: Literal[False] = False) -> list[PayoutDecided]: ...
     @overload
-    def apply(self, command: AllocationSet | PeriodClosed, *, encoded: Literal[True]) -> list[Published]: ...
-    def apply(self, command: AllocationSet | PeriodClosed, *, encoded: bool = False) -> list[PayoutDecided] | list[Published]:
-        """Apply an ``AllocationSet`` or ``PeriodClosed``. Replays return the same decisions.
+    def apply(self, command: BudgetCommand, *, encoded: Literal[True]) -> list[Published]: ...
+    def apply(self, command: BudgetCommand, *, encoded: bool = False) -> list[PayoutDecided] | list[Published]:
+        """Apply an ``AllocationSet``, ``PeriodClosed`` or ``ParameterConfirmed``. Replays return the same decisions.
 
         ``encoded`` as in ``submit``."""
         if isinstance(command, AllocationSet):
             work: Callable[[Tx], None] = lambda tx: self.policy.allocate(tx, command)  # noqa: E731
         elif isinstance(command, PeriodClosed):
             work = lambda tx: self.policy.close(tx, command)  # noqa: E731
+        elif isinstance(command, ParameterConfirmed):
+            work = lambda tx: self.policy.confirm(tx, command)  # noqa: E731
         else:  # pragma: no cover - type guard
             raise LedgerError("unknown_command", f"not a budget command: {type(command).__name__}")
         return _shaped(self.store.run([(command.event_id, command.event_type, command.occurred_at, work, command)]),

@@ -39,7 +39,14 @@ from dopomoga.periods import split_period
 from dopomoga.rules.history import InMemoryHistory
 from dopomoga.rules.programs import BudgetSpec, Catalog, ProgramError
 from dopomoga.rules.scope import ScopeBuilder
-from schemas.events import AllocationSet, EntitlementCalculated, FundSource, PayoutDecided, PeriodClosed
+from schemas.events import (
+    AllocationSet,
+    EntitlementCalculated,
+    FundSource,
+    ParameterConfirmed,
+    PayoutDecided,
+    PeriodClosed,
+)
 
 PRO_RATA_POLICIES = ("pro_rata_at_close", "priority_then_pro_rata")
 QUEUE_POLICIES = ("first_come", "district_split")
@@ -235,6 +242,19 @@ class BudgetPolicy:
             self.emit(tx, claim, status="paid", final=True, payout=0, coefficient=Fraction(1),
                       reason="zero_amount", explanation=uk.budget_zero(period=ent.period, clause=spec.clause_uk))
             return
+        # A value the act does not state, not yet confirmed by an operator: held, never paid.
+        awaiting = sorted(set(ent.operator.pending_confirmation) - tx.confirmed(claim.program_id, claim.year))
+        if awaiting:
+            self.emit(tx, claim, status="held", final=False, payout=0, coefficient=Fraction(0),
+                      reason="awaiting_confirmation",
+                      explanation=uk.budget_held(claimed_kop=claim.claimed_kop, period=claim.budget_period,
+                                                 clause=spec.clause_uk))
+            return
+        self.admit(tx, claim, spec)
+
+    def admit(self, tx: Tx, claim: ClaimRow, spec: BudgetSpec) -> None:
+        """An eligible, payable claim: reserved, paid, deferred or refused by the program's budget rule."""
+        policy = claim.policy
         # Late claims: their month is closed.
         if tx.is_closed(claim.holder, claim.district, claim.budget_period):
             if spec.late_claims == "refuse":
@@ -337,6 +357,17 @@ class BudgetPolicy:
                                           period=target, clause=self.clause(claim.program_id)),
         )
         return True
+
+    # -- a confirmation ---------------------------------------------------------------------------
+    def confirm(self, tx: Tx, command: ParameterConfirmed) -> None:
+        """Record the confirmed value and admit the year's claims that awaited only confirmed values."""
+        spec = self.budget_spec(command.program_id)
+        if not tx.record_confirmation(command):
+            return  # confirmed before (by another event): nothing to do
+        confirmed = tx.confirmed(command.program_id, command.year)
+        for claim, awaiting in tx.held_claims(command.program_id, command.year):
+            if set(awaiting) <= confirmed:
+                self.admit(tx, claim, spec)
 
     # -- an allocation ---------------------------------------------------------------------------
     def allocate(self, tx: Tx, command: AllocationSet) -> None:

@@ -29,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from dopomoga.budget.commands import allocation_set, period_closed
+from dopomoga.budget.commands import allocation_set, confirmations_of_inferred, period_closed
 from dopomoga.budget.ledger import BudgetLedger
 from dopomoga.money import largest_remainder
 from dopomoga.rules.engine import Engine
@@ -251,6 +251,13 @@ def replay_row(row: SeedRow, tag: str, ledger: BudgetLedger, engine: Engine, cat
         legal_reference=f"seed {row.source}", reason_uk="обсяг за таблицею seed", document=row.source,
         occurred_at=dt.datetime(row.year, 1, 1, 8, tzinfo=UTC),
     ))
+    # The seed's own financing figures are what the inferred amounts were worked out from: the replay
+    # takes that report as the confirming document (a department confirms with its decision).
+    for confirmation in confirmations_of_inferred(
+        catalog.get(program), row.year, document=f"seed {row.source}", confirmed_by="seed-replay",
+        occurred_at=dt.datetime(row.year, 1, 1, 8, tzinfo=UTC),
+    ):
+        ledger.apply(confirmation)
     months = list(range(row.first, row.last + 1))
     refused = []
     for index, month in enumerate(months):

@@ -187,3 +187,17 @@ funding_requests = Table(
     Column("received_on", String(10), nullable=True),
     Column("document", Text, nullable=True),
 )
+
+# Parameter values an operator confirmed for a program's budget year (ParameterConfirmed): claims
+# held for them (status ``held``) are admitted, and later claims using them are not held.
+confirmations = Table(
+    "budget_confirmations",
+    metadata,
+    Column("program_id", String(PROGRAM), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("parameter", String(ID), primary_key=True),
+    Column("document", String(512), nullable=False),
+    Column("confirmed_by", String(ID), nullable=False),
+    Column("event_id", String(ID), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+)

@@ -143,6 +143,7 @@ class Tx:
         self.years: dict[_Key, Year] = {}
         self.plans: dict[_Key, tuple[int, ...] | None] = {}
         self.closed: dict[tuple[str, str], set[str]] = {}
+        self.confirmations: dict[_Key, set[str]] = {}
 
     def start(self, occurred_at: Any) -> None:
         """The next input of the transaction (it takes ``self.seq``)."""
@@ -281,6 +282,48 @@ class Tx:
         for claim in self.claims.values():
             claim.new = False
             claim.dirty = False
+
+    # -- confirmations of parameter values (ParameterConfirmed) -----------------------------------
+    def confirmed(self, program_id: str, year: int) -> set[str]:
+        """The parameters an operator confirmed for a program's budget year (read once per transaction)."""
+        key = (program_id, "", year)
+        found = self.confirmations.get(key)
+        if found is None:
+            rows = self.conn.execute(
+                select(t.confirmations.c.parameter).where(
+                    t.confirmations.c.program_id == program_id, t.confirmations.c.year == year
+                )
+            )
+            found = self.confirmations[key] = {r[0] for r in rows}
+        return found
+
+    def record_confirmation(self, command: Any) -> bool:
+        """Store a confirmation; False if that parameter was already confirmed for the year."""
+        if command.parameter in self.confirmed(command.program_id, command.year):
+            return False
+        self.conn.execute(insert(t.confirmations).values(
+            program_id=command.program_id, year=command.year, parameter=command.parameter,
+            document=command.document, confirmed_by=command.confirmed_by, event_id=command.event_id,
+            occurred_at=command.occurred_at.isoformat(),
+        ))
+        self.confirmed(command.program_id, command.year).add(command.parameter)
+        return True
+
+    def held_claims(self, program_id: str, year: int) -> list[tuple[ClaimRow, list[str]]]:
+        """Claims of a program's year held for confirmation, in arrival order, with what each awaits."""
+        self.sync()
+        rows = self.conn.execute(
+            select(t.claims.c.application_id, t.claims.c.entitlement).where(
+                t.claims.c.program_id == program_id, t.claims.c.year == year, t.claims.c.status == "held"
+            )
+        ).all()
+        pending = {
+            application_id: json.loads(body).get("operator", {}).get("pending_confirmation", [])
+            for application_id, body in rows
+        }
+        claims = self.select_claims(t.claims.c.application_id.in_(list(pending)))
+        return sorted(((c, pending[c.application_id]) for c in claims if c.status == "held"),
+                      key=lambda pair: pair[0].arrival_seq)
 
     # -- periods ------------------------------------------------------------------------------------
     def closed_periods(self, program_id: str, district: str) -> set[str]:

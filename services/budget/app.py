@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from dopomoga.budget.ledger import Published
 from dopomoga.budget.location import open_ledger
 from dopomoga.rules.programs import Catalog, ProgramError
-from schemas.events import AllocationSet, EntitlementCalculated, PeriodClosed
+from schemas.events import AllocationSet, EntitlementCalculated, ParameterConfirmed, PeriodClosed
 from services.platform.config import settings
 from services.platform.gauges import allowed_labels, update_budget_gauges
 from services.platform.observability import decision_counter
@@ -35,7 +35,7 @@ cfg.var_dir.mkdir(parents=True, exist_ok=True)
 # $DOPOMOGA_DB (PostgreSQL in production), else this service's SQLite file under var/.
 ledger = open_ledger(catalog=catalog, app_id=cfg.app_id)
 app = service.app
-_COMMAND = TypeAdapter(AllocationSet | PeriodClosed)
+_COMMAND = TypeAdapter(AllocationSet | PeriodClosed | ParameterConfirmed)
 _touched: set[tuple[str, str, str | None]] = set()
 _labels = allowed_labels(catalog)  # metric label values: catalog programs and declared districts only
 
@@ -44,7 +44,7 @@ class _Command:
     """Pydantic needs a class for ``decode``; budget commands are a union."""
 
     @staticmethod
-    def model_validate_json(raw: bytes, context: dict | None = None) -> AllocationSet | PeriodClosed:
+    def model_validate_json(raw: bytes, context: dict | None = None) -> AllocationSet | PeriodClosed | ParameterConfirmed:
         return _COMMAND.validate_json(raw, context=context)
 
 

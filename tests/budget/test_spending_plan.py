@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dopomoga.budget.allocation import cumulative
+from dopomoga.budget.commands import confirmations_of_inferred
 from dopomoga.budget.ledger import BudgetLedger
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import Catalog
@@ -31,6 +32,14 @@ ANNUAL_117 = uah("1431000")  # seed 000 L28, column 7: annual plan 1 431,0 thous
 @pytest.fixture(scope="module")
 def real_catalog() -> Catalog:
     return Catalog.load()
+
+
+def confirm_inferred(ledger: BudgetLedger, catalog: Catalog) -> None:
+    """The department confirms the inferred 4 500 UAH (seed 000 L28) before paying it."""
+    for command in confirmations_of_inferred(catalog.get(VISUAL_117), 2023, document="рішення ЖМР № 35 зі змінами",
+                                             confirmed_by="head-of-department",
+                                             occurred_at=dt.datetime(2023, 1, 1, 7, tzinfo=dt.UTC)):
+        ledger.apply(command)
 
 
 def applicants_117(engine: Engine, months: range = range(1, 7), n: int = 231) -> dict[int, list]:
@@ -71,6 +80,7 @@ def test_zhytomyr_1_1_7_pays_all_231_with_the_seed_annual_plan_and_an_even_month
     ledger = BudgetLedger("sqlite://", real_catalog)
     by_month = applicants_117(Engine(real_catalog))
     ledger.apply(allocation(VISUAL_117, 2023, ANNUAL_117))  # even: 119 250,00 a month
+    confirm_inferred(ledger, real_catalog)  # 4 500 UAH is worked out from the report
     decisions = run_year(ledger, by_month)
     ids = [e.application_id for month in by_month.values() for e in month]
     assert not [d for d in decisions if d.status == "refused"]
@@ -92,6 +102,7 @@ def test_zhytomyr_1_1_7_with_a_plan_that_front_loads_h1_pays_all_231_by_june_as_
     }
     assert sum(months.values()) == ANNUAL_117
     ledger.apply(allocation(VISUAL_117, 2023, ANNUAL_117, kind="explicit", months=months))
+    confirm_inferred(ledger, real_catalog)  # 4 500 UAH is worked out from the report
     for month in range(1, 7):
         for ent in by_month[month]:
             ledger.submit(ent)
@@ -104,6 +115,7 @@ def test_zhytomyr_1_1_7_with_the_monthly_plan_halved_mid_year_defers_and_never_r
     ledger = BudgetLedger("sqlite://", real_catalog)
     by_month = applicants_117(Engine(real_catalog), months=range(4, 10))  # April-September
     ledger.apply(allocation(VISUAL_117, 2023, ANNUAL_117))
+    confirm_inferred(ledger, real_catalog)  # 4 500 UAH is worked out from the report
     even = uah("119250")
     halved = {f"2023-{m:02d}": even for m in range(1, 7)} | {f"2023-{m:02d}": even // 2 for m in range(7, 13)}
     amendment = allocation(
