@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections import Counter, defaultdict
@@ -10,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from dopomoga.budget.commands import allocation_set, period_closed
+from dopomoga.budget.commands import allocation_set, confirmations_of_inferred, period_closed
 from dopomoga.money import format_uah
 from schemas.events import AllocationSet
 from services.devstack.registry import Registry, application_key, read_jsonl
@@ -90,7 +91,8 @@ def run_demo(bootstrap: str, files: list[Path], allocations_path: Path, timeout_
     )
     from dopomoga.rules.programs import Catalog
 
-    allocations += default_allocations(lines, allocations, set(Catalog.load().programs))
+    catalog = Catalog.load()
+    allocations += default_allocations(lines, allocations, set(catalog.programs))
     started = time.monotonic()
     with Registry(bootstrap) as registry, Watcher(bootstrap) as watcher:
         for allocation in allocations:
@@ -98,6 +100,20 @@ def run_demo(bootstrap: str, files: list[Path], allocations_path: Path, timeout_
         registry.publish_raw(lines)
         # 1. every application reaches the budget service (a first decision) or dead-letter
         watcher.wait(lambda o: all(o.seen(i) for i in ids), timeout_s / 2)
+        # 1b. amounts the acts do not state are held until confirmed: the demo confirms them, as the
+        #     department would with its decision (the document named is a demo placeholder)
+        confirmations = [
+            command
+            for program_id, year in sorted({(a.program_id, a.year) for a in allocations if a.program_id in catalog.programs})
+            for command in confirmations_of_inferred(
+                catalog.get(program_id), year, document="демонстраційне підтвердження (не з джерела)",
+                confirmed_by=DEMO_CLOSER, occurred_at=dt.datetime(year, 1, 2, 9, tzinfo=dt.UTC),
+            )
+        ]
+        for command in confirmations:
+            registry.command(command)
+        if confirmations:
+            console.print(f"confirmed {len(confirmations)} inferred amounts (held claims are released)")
         # 2. close months in calendar order, as an operator would, until every decision is final:
         #    for each funded budget year with provisional decisions, every month from January up to
         #    the latest month that has one (closing a month carries its deferred claims to the next).

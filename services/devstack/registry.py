@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from schemas.events import AllocationSet, ApplicationSubmitted, PeriodClosed
+from schemas.events import AllocationSet, ApplicationSubmitted, ParameterConfirmed, PeriodClosed
 from services.platform.topology import APPLICATIONS, BUDGET_COMMANDS, command_key
 
 
@@ -106,11 +106,13 @@ class Registry:
     def publish(self, applications: Iterable[ApplicationSubmitted], rate: float | None = None, on_sent=None) -> int:
         return self.publish_raw((a.model_dump_json().encode() for a in applications), rate, on_sent)
 
-    def command(self, command: AllocationSet | PeriodClosed) -> None:
+    def command(self, command: AllocationSet | PeriodClosed | ParameterConfirmed) -> None:
         if isinstance(command, AllocationSet):
             key = command_key(command.program_id, command.year, command.district)
-        else:
+        elif isinstance(command, PeriodClosed):
             key = command_key(command.program_id, command.period, command.district)
+        else:  # ParameterConfirmed: the program's budget year
+            key = command_key(command.program_id, command.year)
         before = self.failed
         self._send(BUDGET_COMMANDS, key.encode(), command.model_dump_json().encode())
         self._flush("budget commands", before, 1)
