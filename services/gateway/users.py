@@ -32,6 +32,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, select
+from sqlalchemy.exc import IntegrityError
 
 from services.gateway.auth import ROLES, KeyConfigError, _roles, development_flag
 
@@ -130,11 +131,22 @@ class UserStore:
             dev_hash = self.hasher.hash(DEV_PASSWORD)
             for login, (name, roles) in DEV_USERS.items():
                 wanted.setdefault(login, (name, _roles(roles, "development users"), dev_hash))
-        with self.engine.begin() as conn:
-            conn.execute(users.delete())  # the file (and the flag) are the truth at every start
-            for login, (name, roles, digest) in wanted.items():
-                conn.execute(users.insert().values(login=login, name=name, roles=",".join(sorted(roles)),
-                                                   password_hash=digest))
+        # The file (and the flag) are the truth at every start; several workers may start at once.
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(users.delete().where(users.c.login.not_in(list(wanted) or [""])))
+                    known = set(conn.execute(select(users.c.login)).scalars())
+                    for login, (name, roles, digest) in wanted.items():
+                        values = {"name": name, "roles": ",".join(sorted(roles)), "password_hash": digest}
+                        if login in known:
+                            conn.execute(users.update().where(users.c.login == login).values(**values))
+                        else:
+                            conn.execute(users.insert().values(login=login, **values))
+                return
+            except IntegrityError:  # another worker inserted the same login first: read again
+                if attempt == 2:
+                    raise
 
     # -- sign in and sessions ---------------------------------------------------------------------
     def authenticate(self, login: str, password: str) -> User | None:
