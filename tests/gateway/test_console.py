@@ -170,6 +170,19 @@ def test_amendment_needs_a_second_person_and_close_needs_confirmation(world, pro
     assert client.get(f"/console/budget/close?program_id={CENT}&period=2023-04").status_code == 403
 
 
+def test_department_documents_download_as_xlsx(world):
+    client, *_ = world
+    login(client, "viewer")
+    page = client.get("/console/reports?year=2023")
+    links = re.findall(r'href="(/console/reports/[a-z]+-2023\.xlsx[^"]*)"', page.text)
+    assert len(links) >= 3 and any("execution" in link for link in links)
+    for link in links:
+        response = client.get(link.replace("&amp;", "&"))
+        assert response.status_code == 200, (link, response.text[:300])
+        assert response.content[:2] == b"PK"  # an XLSX is a zip
+    assert client.get("/console/reports/execution-2023.xlsx?city=nowhere").status_code == 404
+
+
 def test_viewer_never_receives_a_full_identifier_or_iban(world):
     client, _, apps, bad = world
     secrets_ = {a.applicant.id for a in apps} | {bad["applicant"]["id"], TEST_IBAN, rnokpp(999)}

@@ -285,7 +285,9 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
         totals = {k: sum(x[k] for x in rows) for k in ("need_kop", "allocation_kop", "paid_kop")}
         root = _reports_root()
         files = sorted(p.name for p in root.iterdir() if p.is_file()) if root.is_dir() else []
-        return render(request, g, "reports.html", user, year=year, rows=rows, totals=totals, files=files)
+        with_lines = getattr(getattr(ledger(g), "lines", None), "cities", {})  # cities with budget-lines.yaml
+        return render(request, g, "reports.html", user, year=year, rows=rows, totals=totals, files=files,
+                      cities=sorted((c, g.catalog.cities[c]) for c in with_lines if c in g.catalog.cities))
 
     @r.get("/console/reports/need-{year}.csv")
     def need_csv(request: Request, year: int) -> Response:
@@ -305,6 +307,37 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
         g.users.record(user.login, "report_downloaded", f"need-{year}.csv")
         return Response(out.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="need-{year}.csv"'})
+
+    @r.get("/console/reports/{kind}-{year}.xlsx")
+    def document(request: Request, kind: str, year: int, city: str = "") -> Response:
+        """The department's documents as `dopomoga budget report KIND --out FILE.xlsx` writes them."""
+        import tempfile
+
+        from dopomoga import explain_uk as uk
+        from dopomoga.budget import documents as d
+
+        g = gw()
+        user = current_user(request, g)
+        book = ledger(g)
+        if kind == "execution" and city in getattr(getattr(book, "lines", None), "cities", {}):
+            found = book.execution_report(city, str(year))
+            title, columns, rows, thousands = d.execution_title(found), d.EXECUTION_COLUMNS, d.execution_rows(found), True
+        elif kind == "funding":
+            title, columns, rows, thousands = (uk.funding_title_uk(year), d.FUNDING_COLUMNS,
+                                               d.funding_rows(book.funding.report(year)), False)
+        elif kind == "payables":
+            title, columns, rows, thousands = (uk.payables_title_uk(year), d.PAYABLE_COLUMNS,
+                                               d.payable_rows(book.payables(year)), False)
+        else:
+            raise HTTPException(404, "not found")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{kind}-{year}.xlsx"
+            d.write(path, title, columns, rows, thousands_format=thousands)
+            data = path.read_bytes()
+        name = f"{kind}-{city + '-' if city else ''}{year}.xlsx"
+        g.users.record(user.login, "report_downloaded", name)
+        return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @r.get("/console/reports/files/{name}")
     def report_file(request: Request, name: str) -> FileResponse:
