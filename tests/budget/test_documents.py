@@ -15,6 +15,7 @@ from dopomoga.budget import documents as d
 from dopomoga.budget.ledger import BudgetLedger
 from dopomoga.budget.replay import MATCH, MISMATCH, replay
 from dopomoga.errors import LedgerError
+from dopomoga.rules.programs import Catalog
 from tests.budget.conftest import allocation, close, entitlement, uah
 from tests.budget.test_replay_and_migrations import dump
 
@@ -79,9 +80,10 @@ def test_the_execution_report_as_csv_is_semicolon_separated_with_decimal_commas(
 
 
 def test_replaying_the_table_twice_gives_a_byte_identical_ledger(tmp_path):
+    catalog = Catalog.load()  # once: the same rules (and rule hashes) for both replays
     dumps = []
     for name in ("a", "b"):
-        ledger = BudgetLedger(f"sqlite:///{tmp_path / name}.db")
+        ledger = BudgetLedger(f"sqlite:///{tmp_path / name}.db", catalog)
         replay(T000, ledger)
         dumps.append(dump(ledger))
     assert dumps[0] == dumps[1]
