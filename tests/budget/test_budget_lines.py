@@ -9,11 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 from dopomoga.budget import schema as t
+from dopomoga.budget.allocation import cumulative
 from dopomoga.budget.commands import allocation_set
 from dopomoga.budget.ledger import BudgetLedger
 from dopomoga.budget.lines import BudgetLines, CityLines, LinesError
@@ -132,3 +133,31 @@ def test_property_sources_sum_to_the_payout(amount, shares):
     total = sum(shares)
     for (_, part), share in zip(split, shares, strict=False):
         assert abs(part * total - amount * share) < total  # within one kopiyka of the exact share
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    annual=st.integers(min_value=0, max_value=uah("40000")),
+    claims=st.lists(st.tuples(st.booleans(), st.integers(1, 12), st.sampled_from([uah("4500"), uah("1000.01")])),
+                    min_size=1, max_size=20),
+)
+def test_property_a_pooled_line_pays_within_its_cumulative_plan_split_by_source(budget_catalog, annual, claims):
+    ledger = BudgetLedger("sqlite://", budget_catalog, lines_for_test(
+        [{"source": "oblast", "share": 1551}, {"source": "city", "share": 3000}]))
+    ledger.apply(allocation_set(program_id=HOLDER, year=2023, annual_kop=annual, plan={"kind": "even"},
+                                amendment_id="initial", legal_reference="рішення"))
+    decisions = []
+    for month in range(1, 13):
+        for i, (on_a, m, amount) in enumerate(claims):
+            if m == month:
+                program = A if on_a else B
+                decisions += ledger.submit(entitlement(budget_catalog, program, f"q-{i:02d}", amount, f"2023-{m:02d}"))
+        decisions += ledger.apply(close(A, f"2023-{month:02d}"))  # closes the line's month
+    for d in decisions:
+        if d.payout_kop:
+            assert sum(s.amount_kop for s in d.sources) == d.payout_kop
+        if d.status == "refused":
+            assert d.program_id == A  # only the refusing program refuses, and only when the year is short
+    rows = ledger.need_report(2023, HOLDER)
+    assert all(p <= c for p, c in zip(cumulative([r.paid_kop for r in rows]),
+                                      cumulative([r.allocation_kop for r in rows]), strict=True))
