@@ -108,6 +108,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "versions": ("Редакції", "Versions"),
     "parameter_timeline": ("Параметри в часі", "Parameter timeline"),
     "formula": ("Формула", "Formula"),
+    "readings": ("Прочитання там, де акт мовчить", "Readings chosen where the act is silent"),
     "policy": ("Бюджетна політика", "Budget policy"),
     # budget
     "propose": ("Запропонувати зміну асигнувань", "Propose an allocation amendment"),

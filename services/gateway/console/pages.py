@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,10 +16,18 @@ from fastapi.routing import APIRoute
 
 from services.gateway.console.chart import plan_vs_paid
 from services.gateway.console.i18n import translate
-from services.gateway.console.web import check_csrf, current_user, lang_of, render, share
+from services.gateway.console.web import check_csrf, current_user, lang_of, render, share, uah
 from services.gateway.masking import REVEAL_ROLES, mask, mask_iban, mask_id, mask_name
 
 PER_PAGE = 50
+
+
+def hryvnias(value: Any) -> Any:
+    """A program file's amount in hryvnias ("10000", "25.50") in the Ukrainian format."""
+    try:
+        return uah(int((Decimal(str(value)) * 100).to_integral_value()))
+    except (InvalidOperation, ValueError):
+        return value
 
 
 def ledger(g: Any) -> Any:
@@ -186,12 +195,13 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
         for name in names:
             local = spec.get("parameters", {}).get(name)
             if local:
-                rows = [{"date": d, "value": v.get("value"), "reference": v.get("reference", "")}
-                        for d, v in sorted(local.get("values", {}).items())]
+                unit = local.get("unit")
+                rows = [{"date": d, "value": hryvnias(v.get("value")) if unit == "UAH" else v.get("value"),
+                         "reference": v.get("reference", "")} for d, v in sorted(local.get("values", {}).items())]
             elif name in g.catalog.parameters.names():
                 rows = [{"date": v.effective_from.isoformat(),
-                         "value": f"{v.value / 100:,.2f} грн".replace(",", " ").replace(".", ",") if v.unit == "UAH"
-                         else v.value, "reference": v.reference} for v in g.catalog.parameters[name].values]
+                         "value": uah(v.value) if v.unit == "UAH" else v.value, "reference": v.reference}
+                        for v in g.catalog.parameters[name].values]
             else:
                 continue
             timeline.append((name, rows))
