@@ -31,6 +31,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import orjson
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -46,20 +48,35 @@ from schemas.events import ApplicationSubmitted, MonthlyPlan  # noqa: E402
 PER_APPLICATION_UAH = 3000
 
 
+_CATALOG: Catalog | None = None  # loaded once in the parent, shared with the generators by fork
+
+
 def _month(job: tuple[int, int, int, str]) -> tuple[str, Counter[str]]:
     from services.devstack.synthetic import SyntheticRegistry  # bench only: the core never imports services
 
     year, month, count, out = job
-    registry = SyntheticRegistry(Catalog.load(), seed=year * 100 + month, submitted_on=dt.date(year, month, 3))
     programs: Counter[str] = Counter()
-    with open(out, "w", encoding="utf-8") as sink:
+    done = Path(out)
+    if done.exists():  # a month finished by an earlier, interrupted generation
+        with done.open("rb") as source:
+            for line in source:
+                programs[orjson.loads(line)["program_id"]] += 1
+        if sum(programs.values()) == count:
+            return out, programs
+        programs.clear()
+    assert _CATALOG is not None
+    registry = SyntheticRegistry(_CATALOG, seed=year * 100 + month, submitted_on=dt.date(year, month, 3))
+    partial = Path(out + ".partial")
+    with partial.open("w", encoding="utf-8") as sink:
         for application in registry.generate(count):
             sink.write(application.model_dump_json() + "\n")
             programs[application.program_id] += 1
+    partial.rename(out)
     return out, programs
 
 
 def applications(n: int, year: int, workers: int) -> tuple[Path, Counter[str]]:
+    global _CATALOG
     folder = ROOT / "var" / "bench"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"whatif-{year}-{n}.jsonl"
@@ -69,8 +86,10 @@ def applications(n: int, year: int, workers: int) -> tuple[Path, Counter[str]]:
         return target, Counter({k: int(v) for k, v in counts.items()})
     started = time.perf_counter()
     jobs = [(year, m, n // 12 + (1 if m <= n % 12 else 0), str(target) + f".{m:02d}") for m in range(1, 13)]
+    _CATALOG = Catalog.load()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        parts = pool.map(_month, jobs)
+        parts = pool.map(_month, jobs, chunksize=1)
+    _CATALOG = None
     counts: Counter[str] = Counter()
     with target.open("wb") as sink:
         for part, programs in parts:
