@@ -89,7 +89,7 @@ def capital_repair(rng, refuse, on):
 
 def bus_row(rng: random.Random, route: str) -> Facts:
     bus_class = rng.choice(["A", "I", "I", "II"])
-    return {
+    row = {
         "route": route,
         "vehicle_make": rng.choice(["Богдан А092", "Еталон А081", "Атаман А092", "ЗАЗ А10"]),
         "plate": f"AP{rng.randint(1000, 9999)}{rng.choice(['AA', 'BA', 'CE'])}",
@@ -100,6 +100,22 @@ def bus_row(rng: random.Random, route: str) -> Facts:
         "fare": 8_00,
         "route_length_m": rng.randint(8_000, 24_000),
     }
+    return printed(row)
+
+
+def half_up(n: int, d: int) -> int:
+    return (2 * n + d) // (2 * d)
+
+
+def printed(row: Facts) -> Facts:
+    """The carrier's own K (graph 8, to 4 decimals) and P (graph 9): computed, except that every row with a
+    number of trips divisible by 11 prints K rounded to 2 decimals and the P of that K (flagged, 004 L980-982)."""
+    k = half_up(row["route_length_m"] * 10000, 14_250)
+    p = half_up(row["trips"] * row["seats"] * 500 * row["fare"] * row["route_length_m"], 10000 * 14_250)
+    if row["trips"] % 11 == 0:
+        k = half_up(k, 100) * 100
+        p = half_up(row["trips"] * row["seats"] * 500 * row["fare"] * k, 10000 * 10000)
+    return {**row, "printed_k_x10000": k, "printed_p": p}
 
 
 def bus_carrier(rng, refuse, on):
@@ -357,6 +373,27 @@ def zet_passes(rng, refuse, on):
         "period": period, "org": True, "name": ZET, "org_key": "zaporizhelektrotrans"}
 
 
+TELECOM = ["ПАТ «Укртелеком»", "ТОВ «Запоріжтелеком»"]
+GROUNDS = [
+    ("ст. 12 Закону України «Про статус ветеранів війни, гарантії їх соціального захисту»", 5000),
+    ("ст. 14 Закону України «Про статус ветеранів війни, гарантії їх соціального захисту»", 5000),
+    ("ст. 20 Закону України «Про статус і соціальний захист громадян, які постраждали внаслідок Чорнобильської катастрофи»", 5000),
+]
+
+
+def telecom(rng, refuse, on):
+    period, _, _ = previous_month(on)
+    rows = []
+    for _ in range(rng.randint(3, 6)):
+        ground, rate = rng.choice(GROUNDS)
+        rows.append({"account": f"061{rng.randint(1000000, 9999999)}", "beneficiary_id": rnokpp(f"zt-{rng.randint(1, 10**9)}"),
+                     "law_ground": ground, "rate_bp": rate, "billed_kop": rng.choice([96_00, 120_00, 150_00]),
+                     "registered_in_zaporizhzhia": rng.random() > 0.1})  # registered elsewhere: excluded
+    total = sum(half_up(r["billed_kop"] * r["rate_bp"], 10000) for r in rows if r["registered_in_zaporizhzhia"])
+    facts = {"register": [] if refuse else rows, "printed_total_kop": 0 if refuse else total}
+    return facts, {"period": period, "org": True, "name": rng.choice(TELECOM)}
+
+
 PROGRAMS: dict[str, tuple[Builder, tuple[int, int]]] = {
     # program id: (builder, months in which it is submitted)
     "zaporizhzhia.capital-repair": (capital_repair, (2, 11)),
@@ -385,6 +422,8 @@ PROGRAMS: dict[str, tuple[Builder, tuple[int, int]]] = {
     "zaporizhzhia.veterans-ngo-marathon-grants": (marathon_grant, (5, 12)),
     "zaporizhzhia.suburban-rail-compensation": (suburban_rail, (2, 12)),
     "zaporizhzhia.large-family-transport-passes": (zet_passes, (2, 12)),
+    # privileges paid to the provider (after the others, so their examples stay as they were)
+    "zaporizhzhia.communication-privileges": (telecom, (2, 12)),
 }
 # Programs with fewer examples than PER_PROGRAM: one grant of each kind a year.
 COUNT = {"zaporizhzhia.veterans-ngo-marathon-grants": len(MARATHON_GRANTS)}

@@ -18,7 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from schemas.events import Applicant, ApplicationSubmitted, Payment
+import sys
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from schemas.events import Applicant, ApplicationSubmitted, Payment  # noqa: E402
+from tests.factories import edrpou  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 IBAN = "UA213223130000026007233566001"  # checksum-valid synthetic UA IBAN (bank code 322313)
@@ -196,6 +201,93 @@ def z_treatment(rng, refuse, on):
     }, {}
 
 
+# --- privileges paid to the provider (issue 14, item 1): a provider's monthly register ----------
+
+PROVIDERS = ["КП «Житлосервіс»", "ОСББ «Затишок»", "КП «Водоканал»", "ТОВ «Теплоенерго»", "КП «Управляюча компанія»"]
+TELECOM = ["АТ «Укртелеком»", "ТОВ «Міськтелеком»"]
+
+
+def previous_period(on: dt.date) -> str:
+    first = on.replace(day=1) - dt.timedelta(days=1)
+    return f"{first.year}-{first.month:02d}"
+
+
+def privilege_row(rng, category: str, service: str, resident_field: str) -> Facts:
+    household = rng.randint(1, 5)
+    norm = rng.randint(600_00, 2_400_00)
+    billed = norm + rng.choice([0, 0, -rng.randint(50_00, 400_00), rng.randint(50_00, 600_00)])  # over the norm: flagged
+    return {
+        "account": f"{rng.randint(100000, 999999)}",
+        "beneficiary_id": rnokpp(f"pb-{rng.randint(1, 10**9)}"),
+        "category": category,
+        "service": service,
+        "billed_kop": billed,
+        "norm_kop": norm,
+        "members_covered": rng.randint(1, household),
+        "household_size": household,
+        resident_field: True,
+    }
+
+
+def privilege_share(row: Facts, rates: dict[str, int], members: int | None = None) -> int:
+    n = (min(row["billed_kop"], row["norm_kop"]) * (members or row["members_covered"]) * rates[row["service"]])
+    d = row["household_size"] * 10000
+    return (2 * n + d) // (2 * d)  # half up
+
+
+def privilege_register(rng, refuse, on, *, category, rates, resident_field, other_category, members_one=False):
+    rows = []
+    for _ in range(rng.randint(2, 4)):
+        row = privilege_row(rng, category, rng.choice(["housing", "utilities"]), resident_field)
+        rows.append(row)
+    rows.append({**privilege_row(rng, other_category, "utilities", resident_field)})  # another category: excluded
+    total = sum(privilege_share(r, rates, 1 if members_one else None) for r in rows if r["category"] == category)
+    printed = total if rng.random() < 0.7 else total + rng.randint(1_00, 90_00)  # a provider's sum off: flagged
+    facts = {"register": [] if refuse else rows, "printed_total_kop": 0 if refuse else printed}
+    return facts, {"period": previous_period(on), "org": True, "name": rng.choice(PROVIDERS)}
+
+
+def telecom_register(rng, refuse, on, resident_field):
+    grounds = [("ст. 12 Закону України «Про статус ветеранів війни, гарантії їх соціального захисту»", 5000),
+               ("ст. 15 Закону України «Про статус ветеранів війни, гарантії їх соціального захисту»", 5000),
+               ("ст. 20 Закону України «Про статус і соціальний захист громадян, які постраждали внаслідок Чорнобильської катастрофи»", 5000)]
+    rows = []
+    for _ in range(rng.randint(3, 6)):
+        ground, rate = rng.choice(grounds)
+        rows.append({"account": f"0412{rng.randint(100000, 999999)}", "beneficiary_id": rnokpp(f"tb-{rng.randint(1, 10**9)}"),
+                     "law_ground": ground, "rate_bp": rate, "billed_kop": rng.choice([120_00, 150_00, 180_00]),
+                     resident_field: rng.random() > 0.1})
+    total = sum((2 * r["billed_kop"] * r["rate_bp"] + 10000) // 20000 for r in rows if r[resident_field])
+    facts = {"register": [] if refuse else rows, "printed_total_kop": 0 if refuse else total}
+    return facts, {"period": previous_period(on), "org": True, "name": rng.choice(TELECOM)}
+
+
+def z_housing_exemption(rng, refuse, on):
+    return privilege_register(rng, refuse, on, category="family_of_fallen_defender",
+                              rates={"housing": 5000, "utilities": 5000}, resident_field="resident_of_community",
+                              other_category="ato_jfo_participant")
+
+
+def z_communication(rng, refuse, on):
+    return telecom_register(rng, refuse, on, "resident_of_community")
+
+
+def k_ato_housing(rng, refuse, on):
+    return privilege_register(rng, refuse, on, category="ato_serviceman", rates={"housing": 10000, "utilities": 5000},
+                              resident_field="resident_of_city", other_category="veteran")
+
+
+def k_volunteer_housing(rng, refuse, on):
+    return privilege_register(rng, refuse, on, category="volunteer_fighter", rates={"housing": 5000, "utilities": 5000},
+                              resident_field="resident_of_city", other_category="ato_serviceman", members_one=True)
+
+
+def k_fallen_family_housing(rng, refuse, on):
+    return privilege_register(rng, refuse, on, category="family_of_fallen_serviceman",
+                              rates={"housing": 5000, "utilities": 5000}, resident_field="resident_of_city",
+                              other_category="veteran")
+
+
 ZHYTOMYR: dict[str, Builder] = {
     "zhytomyr.centenarians": z_centenarians,
     "zhytomyr.fallen-defenders-families": z_fallen,
@@ -212,6 +304,9 @@ ZHYTOMYR: dict[str, Builder] = {
     "zhytomyr.fuel-compensation-labour-merits": z_fuel,
     "zhytomyr.fallen-ato-families-sanatorium": z_sanatorium,
     "zhytomyr.ato-treatment-cofinancing": z_treatment,
+    # privileges paid to the provider (after the others, so their examples stay as they were)
+    "zhytomyr.fallen-defenders-families-housing-exemption": z_housing_exemption,
+    "zhytomyr.communication-privileges": z_communication,
 }
 ZHYTOMYR_DISTRICTS = ["Богунський", "Корольовський"]
 
@@ -376,6 +471,10 @@ KAMIANSKE: dict[str, Builder] = {
     "kamianske.fallen-family-current-repair": k_family_repair,
     "kamianske.war-disabled-capital-repair": k_capital_repair,
     "kamianske.material-assistance": k_material,
+    # privileges paid to the provider (after the others, so their examples stay as they were)
+    "kamianske.ato-servicemen-housing-privilege": k_ato_housing,
+    "kamianske.volunteer-fighters-housing-privilege": k_volunteer_housing,
+    "kamianske.fallen-family-housing-privilege": k_fallen_family_housing,
 }
 KAMIANSKE_DISTRICTS = ["Дніпровський", "Заводський", "Південний"]
 # Rules of the Kamianske programs are known from the Q2 2021 report: dates from May 2021.
@@ -398,28 +497,36 @@ def generate(
             counter += 1
             on = day_in(rng, year, *months)
             facts, options = builder(rng, counter % REFUSE_EVERY == 0, on)
-            channel = options.get("channel", rng.choice(["bank", "bank", "post"]))
-            applicant_birth = options.get("birth_date") or born(rng, on, 25, 80)
             person = f"{prefix}-{counter}"
             application_id = f"{prefix}-{year}-{counter:04d}"
+            if options.get("org"):  # a provider's register: the organisation applies and is paid by treasury
+                channel, applicant_birth, id_kind, identifier = "treasury", None, "edrpou", edrpou(person)
+                occurred = dt.datetime.combine(on, dt.time(9, rng.randint(0, 59)), tzinfo=dt.UTC)
+                name = options["name"]
+            else:  # the same draws, in the same order, as before providers were added
+                channel = options.get("channel", rng.choice(["bank", "bank", "post"]))
+                applicant_birth = options.get("birth_date") or born(rng, on, 25, 80)
+                id_kind, identifier = "rnokpp", rnokpp(person)
+                occurred = dt.datetime.combine(on, dt.time(9, rng.randint(0, 59)), tzinfo=dt.UTC)
+                name = f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}"
             out.append(
                 ApplicationSubmitted(
                     event_id=f"ev-{application_id}",
-                    occurred_at=dt.datetime.combine(on, dt.time(9, rng.randint(0, 59)), tzinfo=dt.UTC),
+                    occurred_at=occurred,
                     application_id=application_id,
                     program_id=program_id,
                     registry=f"{prefix}-cnap",
                     submitted_on=on,
                     period=options.get("period"),
                     applicant=Applicant(
-                        id_kind="rnokpp",
-                        id=rnokpp(person),
-                        name=f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}",
+                        id_kind=id_kind,
+                        id=identifier,
+                        name=name,
                         birth_date=applicant_birth,
                         household_id=f"{prefix}-hh-{counter}" if options.get("household") else None,
                         district=rng.choice(districts),
                     ),
-                    payment=Payment(channel=channel, iban=IBAN if channel == "bank" else None),
+                    payment=Payment(channel=channel, iban=IBAN if channel in ("bank", "treasury") else None),
                     facts=facts,
                 )
             )

@@ -208,6 +208,9 @@ def bus(**changes):
         "route_length_m": 14_250,
     }
     row.update(changes)
+    # The carrier's own K (graph 8, × 10000) and P (graph 9) as printed: the computed ones unless a test says otherwise.
+    row.setdefault("printed_k_x10000", half_up(row["route_length_m"] * 10000, 14_250))
+    row.setdefault("printed_p", half_up(row["trips"] * row["seats"] * 5 * row["fare"] * row["route_length_m"], 100 * 14_250))
     return row
 
 
@@ -294,6 +297,54 @@ def test_a_second_claim_by_the_same_carrier_for_the_same_month_is_refused(engine
     assert_refused(engine.decide(again), "frequency_limit")
     assert engine.decide(carrier_claim([bus()], period="2021-04")).eligible
 
+
+
+def test_a_carrier_whose_printed_k_and_p_match_the_computed_ones_is_paid_without_a_flag(engine):
+    decision = engine.decide(carrier_claim([bus(route_length_m=9_500)]))
+    assert decision.eligible and decision.operator.flags == []
+
+
+def test_a_k_printed_to_two_decimals_is_flagged_for_the_transport_department_and_the_payment_uses_the_exact_k(engine):
+    # L' = 9,5 km: K = 0,6667 (to 4 decimals); the carrier printed 0,67 and the P of that K (6 978,72 UAH).
+    row = bus(route_length_m=9_500, printed_k_x10000=6_700, printed_p=kop(6_978, 72))
+    decision = engine.decide(carrier_claim([row]))
+    assert decision.eligible and decision.amount_kop == kop(6_944)  # never the printed P
+    assert [(f.id, f.item) for f in decision.operator.flags] == [("printed_k_matches", 1), ("printed_p_matches", 1)]
+    assert all("перевірити" in f.flag_uk for f in decision.operator.flags)
+    assert "перевірити" not in decision.explanation_uk
+
+
+def test_only_the_row_whose_printed_sum_differs_is_flagged(engine):
+    rows = [bus(), bus(plate="AP0009AA", printed_p=kop(10_500))]
+    decision = engine.decide(carrier_claim(rows))
+    assert decision.amount_kop == 2 * kop(10_416)
+    assert [(f.id, f.item) for f in decision.operator.flags] == [("printed_p_matches", 2)]
+
+
+def test_a_communication_privilege_is_paid_to_the_provider_at_the_statutory_rate_row_by_row(engine):
+    veteran = {"account": "0611234567", "beneficiary_id": rnokpp("v1"),
+               "law_ground": "ст. 12 Закону України «Про статус ветеранів війни, гарантії їх соціального захисту»",
+               "rate_bp": 5000, "billed_kop": kop(150), "registered_in_zaporizhzhia": True}
+    rows = [veteran, {**veteran, "account": "0617654321", "registered_in_zaporizhzhia": False},
+            {**veteran, "account": "0610000000", "law_ground": ""}]
+    claim = application("zaporizhzhia.communication-privileges", {"register": rows, "printed_total_kop": kop(75)},
+                        submitted_on="2021-06-04", period="2021-05", id_kind="edrpou", channel="treasury",
+                        name="ПАТ «Укртелеком»")
+    decision = engine.decide(claim)
+    assert decision.eligible and decision.amount_kop == kop(75)
+    steps = {s.step: s.result for s in decision.trace}
+    assert steps["item:2:resident"] == "False — пільговик не зареєстрований у місті Запоріжжі"
+    assert str(steps["item:3:statutory_ground"]).startswith("False — у рядку не зазначено закону")
+    assert decision.operator.flags == []
+    assert "Завдання 5" in decision.explanation_uk
+
+
+def test_a_communication_privilege_register_after_the_programme_term_is_refused_with_the_term_as_the_reason(engine):
+    claim = application("zaporizhzhia.communication-privileges", {"register": [], "printed_total_kop": 0},
+                        submitted_on="2022-01-10", period="2022-01", id_kind="edrpou", channel="treasury")
+    decision = engine.decide(claim)
+    assert not decision.eligible and [c.id for c in decision.conditions] == ["programme_term"]
+    assert "31.12.2021" in decision.explanation_uk
 
 # --- Annex 6: IDP accommodation (spec §6.4) -------------------------------------------------
 
