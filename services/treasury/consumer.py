@@ -15,6 +15,8 @@ After faults (issue 12, item 4):
   ledgers). A follower of another generation moves the old spool and the registers written from
   it aside (``<spool>.archive/<generation>``, ``<registers>.archive/<generation>``) instead of
   merging two ledgers' decisions into one month's registers;
+- **a kill between the spool append and the export** loses no register: a replayed decision marks
+  its month for export even when the spool already has it (found by the crash suite);
 - **torn spool lines** (a kill -9 in the middle of an append) are dropped and the file rewritten
   without them; the decision is still on the topic (its offset was not committed), so it comes back;
 - **failed exports are retried**: a month whose export failed stays pending (``retry.json`` in the
@@ -192,8 +194,11 @@ class Follower:
             return
         if not decision.final:
             return
-        if self.spool.add(decision):
-            self.dirty.add((decision.program_id, decision.period))
+        self.spool.add(decision)
+        # dirty even when the spool knew it: a record comes again only if its offset was not
+        # committed, i.e. its month's export may not have happened (killed between the spool
+        # append and the export). Re-exporting is idempotent (byte-identical files).
+        self.dirty.add((decision.program_id, decision.period))
 
     def take_dead_letters(self) -> list[Rejected]:
         taken, self.dead_letters = self.dead_letters, []
