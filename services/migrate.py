@@ -39,6 +39,13 @@ def migrate(
     db: str | None = typer.Option(None, "--db", help="ledger URL (default: $DOPOMOGA_DB, else the local SQLite ledger)"),
 ) -> None:
     """Bring the ledger's schema to head (once, before the services start; safe to repeat)."""
+    import os
+
     from dopomoga.budget.location import ledger_url
 
     typer.echo(report(db or ledger_url()))
+    if os.environ.get("DOPOMOGA_HISTORY_DB"):  # the eligibility replicas' shared grant history
+        from services.eligibility.adapters.sql_history import ensure_schema
+
+        ensure_schema(os.environ["DOPOMOGA_HISTORY_DB"])
+        typer.echo("migrate: grant history tables present")
