@@ -139,9 +139,17 @@ def main() -> None:
     allocations = estimated_allocations(catalog, path, counts, args.year)
     stages: dict[str, list[float]] = {}
 
-    def progress(stage: str, count: int) -> None:
+    done: Counter[str] = Counter()
+
+    def progress(stage: str, count: int) -> None:  # also a running log on stderr, for long runs
         now = time.perf_counter()
+        if stage not in stages:
+            print(f"[{now - started:7.1f} s] {stage} started", file=sys.stderr, flush=True)
         stages.setdefault(stage, [now, now])[1] = now
+        before = done[stage]
+        done[stage] += count
+        if done[stage] // 100_000 > before // 100_000:
+            print(f"[{now - started:7.1f} s] {stage}: {done[stage]:,}", file=sys.stderr, flush=True)
 
     cpu_before = sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
                                                           resource.getrusage(resource.RUSAGE_CHILDREN)))
