@@ -30,6 +30,7 @@ import json
 import os
 import random
 import sqlite3
+import threading
 import time
 import urllib.request
 from collections import defaultdict
@@ -56,6 +57,10 @@ SHARE = 0.8  # annual allocation / need: 60 % of the need by September, 80 % by 
 APPS = int(os.environ.get("DOPOMOGA_CRASH_APPS", "600"))
 WAVES = 3
 PIPELINE = ("eligibility", "calculation", "budget")
+#: Each service fills a batch for up to this long: records wait in the stream for a while, which is
+#: when an acknowledgement that came too early (the at-most-once mutant) gets committed.
+WITHIN = 1.0
+RATE = 30.0  # applications/s within a wave: input keeps arriving while the kills land
 
 
 def consumed(port: int, topic: str | None = None) -> float:
@@ -80,7 +85,7 @@ def crash_stack(tmp_path_factory):
     (root / "logs").mkdir()
     var = root / "var"
     envs = service_env(broker.url, var, prefix=f"crash{os.getpid()}-", metrics=ports,
-                       extra={"DOPOMOGA_REGISTERS": str(root / "registers"), "DOPOMOGA_BATCH_WITHIN": "0.05"})
+                       extra={"DOPOMOGA_REGISTERS": str(root / "registers"), "DOPOMOGA_BATCH_WITHIN": str(WITHIN)})
     supervisor = Supervisor(backoff_s=0.5)
     add_services(supervisor, [*PIPELINE, "treasury"], envs, root / "logs")
     supervisor.start()
@@ -130,7 +135,8 @@ def kill_after_progress(stack, name: str, kills: list, topic: str | None = None,
     port = stack.ports[name]
     if not wait_for(lambda: service.alive() and consumed(port, topic) >= 1, timeout, 0.05):
         return False
-    time.sleep(random.uniform(0.0, 0.25))  # land anywhere in the batch: processing, sending, committing
+    # anywhere in the next batch: filling (records delivered, not yet processed), processing, sending
+    time.sleep(random.uniform(0.3, WITHIN + 0.3))
     with stack.paused():
         seen = consumed(port, topic)
         service.kill()
@@ -168,12 +174,17 @@ def test_verifier_counts_every_acknowledged_application_through_kills(crash_stac
         # -- the stream: three waves, each followed by a kill of every pipeline service ---------
         size = -(-len(apps) // WAVES)
         for wave in range(WAVES):
+            killers = [threading.Thread(target=kill_after_progress, args=(stack, name, kills))
+                       for name in rng.sample(PIPELINE, len(PIPELINE))]
+            for killer in killers:
+                killer.start()
             for application in apps[wave * size:(wave + 1) * size]:
+                time.sleep(1 / RATE)
                 driver.send(APPLICATIONS, application.application_id, application.model_dump_json().encode(),
                             application.application_id)
             driver.flush()
-            for name in rng.sample(PIPELINE, len(PIPELINE)):
-                kill_after_progress(stack, name, kills)
+            for killer in killers:
+                killer.join()
         mark(f"published and killed: {kills}")
         acked = driver.acked & ids
         assert acked, "the broker acknowledged nothing"
