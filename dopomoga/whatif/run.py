@@ -36,6 +36,7 @@ from sqlalchemy import event, select
 from dopomoga.budget import schema as t
 from dopomoga.budget.commands import period_closed
 from dopomoga.budget.ledger import BudgetLedger, NeedRow
+from dopomoga.budget.lines import BudgetLines
 from dopomoga.rules.batch import decide_batch, default_workers
 from dopomoga.rules.programs import Catalog
 from dopomoga.whatif.scenario import Scenario
@@ -84,17 +85,24 @@ def mask(identifier: str) -> str:
     return identifier[:2] + "*" * (len(identifier) - 4) + identifier[-2:]
 
 
-def recomputed_programs(scenario: Scenario, base: Catalog) -> frozenset[str]:
-    """The programs whose decisions or payouts the scenario may change, and those their history reads."""
+def recomputed_programs(scenario: Scenario, base: Catalog, lines: BudgetLines | None = None) -> frozenset[str]:
+    """The programs whose decisions or payouts the scenario may change, and those their history reads.
+
+    A program on a budget line allocated whole shares its money with the line's other programs,
+    so a change to one of them (or to the line's allocation) touches them all.
+    """
+    lines = lines if lines is not None else BudgetLines.load(base.root)
     touched = set(scenario.changed_programs) | {a.program for a in scenario.spec.allocations}
+    touched = {m for p in touched for m in lines.members(lines.holder(p))} & set(base.programs)
     reads: dict[str, set[str]] = {}
     for program in base.programs.values():
         spec = program.spec
         limits = [*spec.history.values(), *([spec.frequency.limit] if spec.frequency.limit else [])]
         reads[program.id] = {p for h in limits for p in (h.programs or [program.id])}
     changed = True
-    while changed:  # whoever counts grants of an affected program is affected
+    while changed:  # whoever counts grants of an affected program (or shares its line) is affected
         grown = {p for p, read in reads.items() if read & touched}
+        grown |= {m for p in grown for m in lines.members(lines.holder(p))} & set(base.programs)
         changed = not grown <= touched
         touched |= grown
     needed = set(touched)
@@ -230,18 +238,18 @@ def _without_fsync(engine: Any) -> None:
     engine.dispose()  # connections opened by the migrations go; new ones get the pragma
 
 
-_JOBS: dict[str, tuple[Catalog, list[AllocationSet], Path]] = {}  # side -> what its ledgers need (fork)
+_JOBS: dict[str, tuple[Catalog, list[AllocationSet], Path, BudgetLines]] = {}  # side -> what its ledgers need (fork)
 _COUNTER: Any = None
 
 
-def _ledger_job(job: tuple[str, int, list[str]]) -> tuple[dict[str, Claim], list[NeedRow]]:
-    label, index, programs = job
-    catalog, allocations, folder = _JOBS[label]
-    wanted = set(programs)
+def _ledger_job(job: tuple[str, int, list[str], list[str]]) -> tuple[dict[str, Claim], list[NeedRow]]:
+    label, index, holders, programs = job
+    catalog, allocations, folder, lines = _JOBS[label]
+    wanted = set(holders)
     db = folder / f"ledger-{index}.sqlite"
     try:
         return run_ledger(catalog, [folder / f"{p}.jsonl" for p in programs],
-                          [a for a in allocations if a.program_id in wanted], db, _COUNTER)
+                          [a for a in allocations if lines.holder(a.program_id) in wanted], db, _COUNTER)
     finally:
         db.unlink(missing_ok=True)
 
@@ -252,7 +260,8 @@ def run_whatif(base: Catalog, scenario: Scenario, applications: Path, allocation
     """Baseline and scenario, decided and budgeted; returns both sides and the recomputed programs."""
     global _COUNTER
     workers = workers or default_workers()
-    recomputed = frozenset(base.programs) if full else recomputed_programs(scenario, base)
+    lines = BudgetLines.load(base.root)
+    recomputed = frozenset(base.programs) if full else recomputed_programs(scenario, base, lines)
     with tempfile.TemporaryDirectory(prefix="dopomoga-whatif-", dir=workdir) as tmp:
         root = Path(tmp)
         base_programs, base_counts, base_errors = decide_side(
@@ -261,13 +270,20 @@ def run_whatif(base: Catalog, scenario: Scenario, applications: Path, allocation
         _, scen_counts, scen_errors = decide_side(
             scenario.catalog(), applications, root / "scenario", keep=keep, workers=workers, progress=progress,
             label="scenario")
-        _JOBS["baseline"] = (base, allocations, root / "baseline")
-        _JOBS["scenario"] = (scenario.catalog(), scenario.allocations(allocations), root / "scenario")
-        # Ledger jobs, heaviest first: the baseline's programs in `workers` groups, the scenario's likewise.
-        jobs = [(label, i, group) for label, counts in (("baseline", base_counts), ("scenario", scen_counts))
-                for i, group in enumerate(shards(counts, workers))]
+        _JOBS["baseline"] = (base, allocations, root / "baseline", lines)
+        _JOBS["scenario"] = (scenario.catalog(), scenario.allocations(allocations), root / "scenario", lines)
+        # Ledger jobs, heaviest first: each side's budget keys (a program, or a pooled line's holder)
+        # in `workers` groups of about equal claims; a pooled line's programs stay in one ledger.
+        jobs = []
+        for label, counts in (("baseline", base_counts), ("scenario", scen_counts)):
+            by_key: Counter[str] = Counter()
+            for program, count in counts.items():
+                by_key[lines.holder(program)] += count
+            for i, group in enumerate(shards(by_key, workers)):
+                keys = set(group)
+                jobs.append((label, i, group, sorted(p for p in counts if lines.holder(p) in keys)))
         weight = {"baseline": base_counts, "scenario": scen_counts}
-        jobs.sort(key=lambda job: -sum(weight[job[0]][p] for p in job[2]))
+        jobs.sort(key=lambda job: -sum(weight[job[0]][p] for p in job[3]))
         context = multiprocessing.get_context("fork")
         _COUNTER = context.Value("q", 0)
         results: dict[str, list[tuple[dict[str, Claim], list[NeedRow]]]] = {"baseline": [], "scenario": []}
@@ -295,8 +311,9 @@ def run_whatif(base: Catalog, scenario: Scenario, applications: Path, allocation
     # Programs not recomputed: the scenario's outcomes are the baseline's (same rules, money, claims).
     merged = {k: v for k, v in base_claims.items() if v.program_id not in recomputed}
     merged.update(scen_claims)
-    months = sorted([r for r in base_months if r.program_id not in recomputed]
-                    + [r for r in scen_months if r.program_id in recomputed], key=_month_key)
+    keys = {lines.holder(p) for p in recomputed}  # a month row is a budget key's: a program or a line holder
+    months = sorted([r for r in base_months if r.program_id not in keys]
+                    + [r for r in scen_months if r.program_id in keys], key=_month_key)
     baseline = Side("baseline", base_claims, base_months, base_errors, sum(base_counts.values()))
     scen_decided = sum(scen_counts.values()) + sum(c for p, c in base_counts.items() if p not in recomputed)
     scenario_side = Side(scenario.id, merged, months, scen_errors, scen_decided)

@@ -10,7 +10,7 @@ A scenario names what a council proposal would change, each change with its refe
          value: "5000", reference: "..."}
     programs:                      # replacement program versions (a program file, same id)
       - {file: proposals/centenarians-2023.yaml, reference: "..."}
-    allocations:                   # per program (district, budget line) and year / month
+    allocations:                   # per program or pooled budget line (its holder id), district, year / month
       - {program: zhytomyr.centenarians, year: 2023, change_percent: "-20", reference: "..."}
       - {program: zhytomyr.large-families, year: 2023, months: {2023-07: "150000"}, reference: "..."}
     budget:                        # budget-policy changes
@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 
 from dopomoga.budget.allocation import monthly_plan
 from dopomoga.budget.commands import allocation_set
+from dopomoga.budget.lines import BudgetLines
 from dopomoga.money import round_half_up, uah_to_kop
 from dopomoga.periods import split_period
 from dopomoga.rules.parameters import Parameter, ParameterError, ParameterSet, ParameterValue
@@ -77,7 +78,7 @@ class AllocationChange(_Strict):
     program: str
     year: int
     district: str | None = None
-    line: str | None = Field(default=None, description="budget line code (when the ledger has lines)")
+    line: str | None = Field(default=None, description="the budget line's code, as a check (budget-lines.yaml)")
     annual_uah: Number | None = None
     change_percent: Number | None = None
     months: dict[str, Number] | None = Field(default=None, description="YYYY-MM -> UAH for the month")
@@ -144,6 +145,7 @@ class Scenario:
     base: Catalog
     changed_catalog: Catalog
     changed_programs: frozenset[str]  # ids whose rules, parameters or budget block differ
+    lines: BudgetLines = dataclasses.field(default_factory=BudgetLines)
 
     @property
     def id(self) -> str:
@@ -158,9 +160,10 @@ class Scenario:
         for index, change in enumerate(self.spec.allocations):
             loc = ("allocations", index)
             current = None
+            key = self.lines.holder(change.program)  # a pooled line's holder, named by it or by a program
             for allocation in result:
-                if (allocation.program_id, allocation.year, allocation.district) == (
-                    change.program, change.year, change.district
+                if (self.lines.holder(allocation.program_id), allocation.year, allocation.district) == (
+                    key, change.year, change.district
                 ):
                     current = allocation
             if current is None:
@@ -292,14 +295,18 @@ def load_scenario(path: Path, base: Catalog) -> Scenario:
         changed.add(change.program)
 
     # -- allocations (checked against the baseline commands in Scenario.allocations) ---------
+    lines = BudgetLines.load(base.root)
     for index, change in enumerate(spec.allocations):
         loc = ("allocations", index)
-        if change.program not in programs:
-            raise located.error((*loc, "program"), f"unknown program {change.program!r}"
-                                + _suggest(change.program, sorted(programs)), ScenarioError)
-        if change.line is not None:
-            raise located.error((*loc, "line"), "budget lines are not in this ledger yet: change the program's "
-                                "allocation (program, district) instead", ScenarioError)
+        line = lines.line_of(change.program) or lines.line_by_holder(change.program)
+        if change.program not in programs and lines.line_by_holder(change.program) is None:
+            holders = sorted({lines.holder(p) for p in programs} - set(programs))
+            raise located.error((*loc, "program"), f"unknown program or budget line holder {change.program!r}"
+                                + _suggest(change.program, sorted(programs) + holders), ScenarioError)
+        if change.line is not None and (line is None or line.code != change.line):
+            raise located.error((*loc, "line"), f"{change.program} is not on budget line {change.line}"
+                                + (f" (its line is {line.code})" if line else " (it has no budget line)"),
+                                ScenarioError)
         given = [f for f in ("annual_uah", "change_percent", "months") if getattr(change, f) is not None]
         if len(given) != 1:
             raise located.error(loc, "give exactly one of annual_uah, change_percent, months", ScenarioError)
@@ -313,7 +320,7 @@ def load_scenario(path: Path, base: Catalog) -> Scenario:
                                     ScenarioError)
 
     catalog = Catalog(programs, parameters, base.root, base.cities)
-    return Scenario(spec, located, base, catalog, frozenset(changed))
+    return Scenario(spec, located, base, catalog, frozenset(changed), lines)
 
 
 def _override(parameter: Parameter, override: ParameterOverride, located: Located, loc: tuple[Any, ...]) -> Parameter:

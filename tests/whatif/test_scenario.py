@@ -97,3 +97,13 @@ def test_a_percent_change_scales_every_value_in_force_and_the_law_resumes_after_
 def test_the_example_scenarios_load():
     for path in sorted(EXAMPLES.glob("*.yaml")):
         load_scenario(path, CATALOG)
+
+
+def test_an_allocation_may_name_a_pooled_budget_line_and_its_code_is_checked(tmp_path):
+    scenario = load_scenario(_write(tmp_path, HEAD + (
+        "allocations:\n  - {program: zhytomyr.line-1-1-2, line: '1.1.2', year: 2023, change_percent: '-20', "
+        "reference: проєкт}\n")), CATALOG)
+    assert scenario.lines.members("zhytomyr.line-1-1-2") == ("zhytomyr.fallen-defenders-families",)
+    message = _error(tmp_path, HEAD + "allocations:\n  - {program: zhytomyr.centenarians, line: '9.9.9', "
+                     "year: 2023, change_percent: '-20', reference: проєкт}\n")
+    assert ":4:" in message and "is not on budget line 9.9.9" in message

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from dopomoga.budget.commands import allocation_set
 from dopomoga.cli import decide_lines
 from dopomoga.rules.engine import Engine
 from dopomoga.whatif.report import compare, write_csv, write_xlsx
 from dopomoga.whatif.run import load_allocations, mask, run_whatif
 from dopomoga.whatif.scenario import load_scenario
+from schemas.events import MonthlyPlan
 from tests.core.test_engine_properties import CATALOG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +100,19 @@ def test_the_report_is_exact_deterministic_and_masks_people(tmp_path):
     assert [p.name for p in written] == ["programs.csv", "months.csv", "people.csv"]
     pytest.importorskip("openpyxl")
     assert write_xlsx(report, tmp_path / "out" / "whatif.xlsx").stat().st_size > 0
+
+
+def test_a_cut_to_a_pooled_budget_line_recomputes_its_programs_and_equals_recomputing_everything(tmp_path):
+    scenario = _scenario(tmp_path, "allocations:\n  - {program: zhytomyr.line-1-1-2, year: 2023, "
+                                   "change_percent: '-90', reference: проєкт}\n")
+    allocations = list(ALLOCATIONS)
+    allocations.append(allocation_set(program_id="zhytomyr.line-1-1-2", year=2023, annual_kop=100_000_000,
+                                      plan=MonthlyPlan(kind="even"), amendment_id="test-line",
+                                      legal_reference="тест"))
+    baseline, side, recomputed = run_whatif(CATALOG, scenario, APPLICATIONS, allocations, workdir=tmp_path)
+    assert "zhytomyr.fallen-defenders-families" in recomputed
+    _, full_side, _ = run_whatif(CATALOG, scenario, APPLICATIONS, allocations, full=True, workdir=tmp_path)
+    assert full_side.claims == side.claims
+    assert sorted(map(repr, full_side.months)) == sorted(map(repr, side.months))
+    report = compare(baseline, side)
+    assert {r.program_id for r in report.programs if r.payable_change_kop} <= {"zhytomyr.fallen-defenders-families"}
