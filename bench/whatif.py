@@ -5,7 +5,10 @@
 
 The applications come from ``services/devstack/synthetic.py`` (never real people): twelve monthly
 registries (submitted on the 3rd of each month of ``--year``, each its own seed), ``--n`` in all,
-programs drawn by the Zhytomyr report's recipient counts. They are generated once into
+programs drawn by the Zhytomyr report's recipient counts. ``--generated-months K`` generates only
+the first K months and makes the others as copies of them with new application ids, people,
+households and fact ids, submitted in their own month (the generator checks every candidate with
+the engine, about 3 000 applications per core-second; a copy is much cheaper). They are generated once into
 ``var/bench/`` (the generation is not timed). Allocations (not timed): each program's year gets
 95 % of its estimated need - its applications × the mean eligible amount in a sample of the first
 3 000 decisions - spread evenly, so some months run short and the rationing (deferrals, pro rata)
@@ -51,10 +54,33 @@ PER_APPLICATION_UAH = 3000
 _CATALOG: Catalog | None = None  # loaded once in the parent, shared with the generators by fork
 
 
-def _month(job: tuple[int, int, int, str]) -> tuple[str, Counter[str]]:
+def _rekeyed(year: int, month: int, source_month: int, count: int, source: Path, out: Path) -> Counter[str]:
+    """Month ``month`` as a copy of a generated month: new application ids, people, households and
+    fact ids (so no grant history links the copies), submitted and occurring in ``month``."""
+    from services.devstack.synthetic import _edrpou, rnokpp, ua_iban  # bench only
+
+    old, new = f"-{year * 100 + source_month}-", f"-{year * 100 + month}-"
+    old_day, new_day = f"{year}-{source_month:02d}-03", f"{year}-{month:02d}-03"
+    programs: Counter[str] = Counter()
+    partial = out.with_name(out.name + ".partial")
+    with source.open(encoding="utf-8") as lines, partial.open("wb") as sink:
+        for line, _ in zip(lines, range(count), strict=False):
+            app = orjson.loads(line.replace(old, new).replace(old_day, new_day))
+            person = (year * 100 + month) * 10_000_000 + int(app["application_id"].rsplit("-", 1)[1])
+            applicant = app["applicant"]
+            applicant["id"] = rnokpp(person) if applicant["id_kind"] == "rnokpp" else _edrpou(person)
+            if app["payment"]["iban"]:
+                app["payment"]["iban"] = ua_iban(person)
+            sink.write(orjson.dumps(app) + b"\n")
+            programs[app["program_id"]] += 1
+    partial.rename(out)
+    return programs
+
+
+def _month(job: tuple[int, int, int, str, int]) -> tuple[str, Counter[str]]:
     from services.devstack.synthetic import SyntheticRegistry  # bench only: the core never imports services
 
-    year, month, count, out = job
+    year, month, count, out, generated = job
     programs: Counter[str] = Counter()
     done = Path(out)
     if done.exists():  # a month finished by an earlier, interrupted generation
@@ -64,6 +90,9 @@ def _month(job: tuple[int, int, int, str]) -> tuple[str, Counter[str]]:
         if sum(programs.values()) == count:
             return out, programs
         programs.clear()
+    if month > generated:  # a copy of month 1, 2, ... (--generated-months)
+        source = (month - 1) % generated + 1
+        return out, _rekeyed(year, month, source, count, Path(out[:-2] + f"{source:02d}"), done)
     assert _CATALOG is not None
     registry = SyntheticRegistry(_CATALOG, seed=year * 100 + month, submitted_on=dt.date(year, month, 3))
     partial = Path(out + ".partial")
@@ -75,7 +104,7 @@ def _month(job: tuple[int, int, int, str]) -> tuple[str, Counter[str]]:
     return out, programs
 
 
-def applications(n: int, year: int, workers: int) -> tuple[Path, Counter[str]]:
+def applications(n: int, year: int, workers: int, generated: int = 12) -> tuple[Path, Counter[str]]:
     global _CATALOG
     folder = ROOT / "var" / "bench"
     folder.mkdir(parents=True, exist_ok=True)
@@ -85,10 +114,12 @@ def applications(n: int, year: int, workers: int) -> tuple[Path, Counter[str]]:
         counts = Counter(dict(line.split("\t") for line in counts_file.read_text().split("\n") if line))
         return target, Counter({k: int(v) for k, v in counts.items()})
     started = time.perf_counter()
-    jobs = [(year, m, n // 12 + (1 if m <= n % 12 else 0), str(target) + f".{m:02d}") for m in range(1, 13)]
+    jobs = [(year, m, n // 12 + (1 if m <= n % 12 else 0), str(target) + f".{m:02d}", generated)
+            for m in range(1, 13)]
     _CATALOG = Catalog.load()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        parts = pool.map(_month, jobs, chunksize=1)
+        parts = pool.map(_month, jobs[:generated], chunksize=1)
+        parts += pool.map(_month, jobs[generated:], chunksize=1)  # copies, once their sources exist
     _CATALOG = None
     counts: Counter[str] = Counter()
     with target.open("wb") as sink:
@@ -130,10 +161,12 @@ def main() -> None:
     parser.add_argument("--scenario", type=Path, default=ROOT / "examples" / "whatif" / "pm-plus-10.yaml")
     parser.add_argument("--full", action="store_true", help="recompute every program for the scenario")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--generated-months", type=int, default=12,
+                        help="generate this many months; the others are copies of them, re-keyed (faster)")
     args = parser.parse_args()
     workers = args.workers or len(os.sched_getaffinity(0))
 
-    path, counts = applications(args.n, args.year, workers)
+    path, counts = applications(args.n, args.year, workers, args.generated_months)
     catalog = Catalog.load()
     scenario = load_scenario(args.scenario, catalog)
     allocations = estimated_allocations(catalog, path, counts, args.year)
