@@ -23,7 +23,6 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,7 +37,7 @@ from schemas.events import (
     EntitlementCalculated,
     PayoutDecided,
 )
-from services.gateway.auth import FailureLimiter, KeyStore, Principal
+from services.gateway.auth import FailureLimiter, KeyStore, Principal, api_key_check
 from services.gateway.docs_assets import install as install_docs
 from services.gateway.ingest import IngestLog, admit_allocation, admit_applications
 from services.gateway.limits import BodyLimit
@@ -138,16 +137,7 @@ class Gateway:
             return self._ledger
 
     def publish(self, topic: str, key: str, value: bytes) -> None:
-        producer = self.producer()
-        try:
-            future = producer.send(topic, key=key.encode("utf-8"), value=value)
-            if future is not None and hasattr(future, "get"):
-                future.get(timeout=SEND_TIMEOUT_S)
-        except HTTPException:
-            raise
-        except Exception as exc:
-            raise HTTPException(503, f"publishing to {topic} failed: {type(exc).__name__}; retry later") from None
-        EVENTS_PRODUCED.labels(SERVICE, topic).inc()
+        self.publish_many(topic, [(key, value)])
 
     def publish_many(self, topic: str, items: list[tuple[str, bytes]]) -> None:
         """Send every record at once, then wait for all acknowledgements (a batch in one round trip)."""
@@ -233,26 +223,8 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_docs(app)
-    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key; roles viewer, budget_admin, registry")
-
     def require(role: str) -> Callable[..., Principal]:
-        def check(request: Request, key: str | None = Depends(api_key)) -> Principal:
-            g = gw()
-            client = request.client.host if request.client else "-"
-            wait = g.limiter.retry_after(client)
-            if wait is not None:
-                raise HTTPException(429, f"too many failed authentications; retry in {wait} s",
-                                    headers={"Retry-After": str(wait)})
-            principal = g.keys.lookup(key)
-            if principal is None:
-                if key:
-                    g.limiter.failure(client)
-                raise HTTPException(401, "missing or unknown X-API-Key", headers={"WWW-Authenticate": "APIKey"})
-            if role not in principal.roles:
-                raise HTTPException(403, f"this API key lacks the role {role!r}")
-            return principal
-
-        return check
+        return api_key_check(gw, role)  # X-API-Key with the role, lockout on failures (services/gateway/auth.py)
 
     viewer = Depends(require("viewer"))
     admin = Depends(require("budget_admin"))

@@ -26,6 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader
+
 ROLES = ("viewer", "budget_admin", "registry", "approver")
 IMPLIED = {"budget_admin": {"viewer"}, "approver": {"viewer"}}
 DEV_KEYS = {
@@ -149,3 +152,30 @@ class FailureLimiter:
     def success(self, who: str) -> None:
         with self._lock:
             self._failures.pop(who, None)
+
+
+def api_key_check(gw, *roles: str):
+    """A FastAPI dependency: a valid ``X-API-Key`` holding one of ``roles``, with the lockout.
+
+    ``gw()`` returns the gateway (``keys``: a ``KeyStore``, ``limiter``: a ``FailureLimiter``).
+    """
+    header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                          description="API key; roles viewer, budget_admin, registry, approver")
+
+    def check(request: Request, key: str | None = Depends(header)) -> Principal:
+        g = gw()
+        client = request.client.host if request.client else "-"
+        wait = g.limiter.retry_after(client)
+        if wait is not None:
+            raise HTTPException(429, f"too many failed authentications; retry in {wait} s",
+                                headers={"Retry-After": str(wait)})
+        principal = g.keys.lookup(key)
+        if principal is None:
+            if key:
+                g.limiter.failure(client)
+            raise HTTPException(401, "missing or unknown X-API-Key", headers={"WWW-Authenticate": "APIKey"})
+        if not any(r in principal.roles for r in roles):
+            raise HTTPException(403, f"this API key lacks the role {' or '.join(repr(r) for r in roles)}")
+        return principal
+
+    return check

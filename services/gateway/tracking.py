@@ -10,38 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
-from fastapi.security import APIKeyHeader
+from fastapi import Depends, FastAPI, HTTPException, Path, Query
 
 from dopomoga.money import format_uah
-from services.gateway.auth import Principal
+from services.gateway.auth import Principal, api_key_check
 from services.gateway.masking import mask, mask_text
 from services.gateway.models import ERRORS, ErrorBody
 
 APP_ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,95}$"
-
-
-def any_role(gw: Callable[[], Any], *roles: str) -> Callable[..., Principal]:
-    """A dependency: a valid X-API-Key holding one of ``roles`` (with the gateway's lockout)."""
-    header = APIKeyHeader(name="X-API-Key", auto_error=False)
-
-    def check(request: Request, key: str | None = Depends(header)) -> Principal:
-        g = gw()
-        client = request.client.host if request.client else "-"
-        wait = g.limiter.retry_after(client)
-        if wait is not None:
-            raise HTTPException(429, f"too many failed authentications; retry in {wait} s",
-                                headers={"Retry-After": str(wait)})
-        principal = g.keys.lookup(key)
-        if principal is None:
-            if key:
-                g.limiter.failure(client)
-            raise HTTPException(401, "missing or unknown X-API-Key", headers={"WWW-Authenticate": "APIKey"})
-        if not any(r in principal.roles for r in roles):
-            raise HTTPException(403, f"this API key lacks the role {' or '.join(roles)}")
-        return principal
-
-    return check
 
 
 def application_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +53,7 @@ def dead_letter_view(row: dict[str, Any], *, original: bool = False) -> dict[str
 
 
 def install(app: FastAPI, gw: Callable[[], Any]) -> None:
-    readers = Depends(any_role(gw, "viewer", "registry"))
+    readers = Depends(api_key_check(gw, "viewer", "registry"))
 
     @app.get("/applications/{application_id}", tags=["operators"], responses={**ERRORS, 404: {"model": ErrorBody}})
     def application_status(application_id: Annotated[str, Path(pattern=APP_ID)],

@@ -46,6 +46,14 @@ def _reports_root() -> Path:
 def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
     r = APIRouter(include_in_schema=False, route_class=route_class)
 
+    def acting(request: Request, csrf: str, role: str) -> tuple[Any, Any, str]:
+        """The gateway, the signed-in user (who must hold ``role``; the form's CSRF token checked), the language."""
+        g = gw()
+        user = current_user(request, g)
+        check_csrf(user, csrf)
+        need(user, role)
+        return g, user, lang_of(request)
+
     # -- sign in ----------------------------------------------------------------------------------
     @r.get("/login", response_class=HTMLResponse)
     def login_page(request: Request, next: str = "/") -> HTMLResponse:
@@ -124,11 +132,7 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
 
     @r.post("/console/dead-letters/{event_id}/resubmit", response_class=HTMLResponse)
     def resubmit(request: Request, event_id: str, body: str = Form(""), csrf: str = Form("")) -> Any:
-        g = gw()
-        user = current_user(request, g)
-        check_csrf(user, csrf)
-        need(user, REGISTRY)
-        lang = lang_of(request)
+        g, user, lang = acting(request, csrf, REGISTRY)
         dl = g.status.dead_letter(event_id[:96])
         if dl is None:
             raise HTTPException(404, "not found")
@@ -194,11 +198,7 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
     def propose(request: Request, csrf: str = Form(""), program_id: str = Form(""), year: int = Form(0),
                 annual_uah: str = Form(""), plan: str = Form("even"), amendment_id: str = Form(""),
                 legal_reference: str = Form("")) -> HTMLResponse:
-        g = gw()
-        user = current_user(request, g)
-        check_csrf(user, csrf)
-        need(user, ADMIN)
-        lang = lang_of(request)
+        g, user, lang = acting(request, csrf, ADMIN)
         try:
             kop = int((Decimal(annual_uah.replace(" ", "").replace("\u00a0", "").replace(",", ".")) * 100)
                       .to_integral_exact())
@@ -218,11 +218,7 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
 
     @r.post("/console/budget/amendments/{ident}", response_class=HTMLResponse)
     def decide(request: Request, ident: int, csrf: str = Form(""), decision: str = Form("")) -> HTMLResponse:
-        g = gw()
-        user = current_user(request, g)
-        check_csrf(user, csrf)
-        need(user, APPROVER)
-        lang = lang_of(request)
+        g, user, lang = acting(request, csrf, APPROVER)
         amendment = g.users.amendment(ident)
         if amendment is None:
             raise HTTPException(404, "not found")
@@ -254,11 +250,7 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
     @r.post("/console/budget/close", response_class=HTMLResponse)
     def close(request: Request, csrf: str = Form(""), program_id: str = Form(""), period: str = Form(""),
               confirm: str = Form("")) -> HTMLResponse:
-        g = gw()
-        user = current_user(request, g)
-        check_csrf(user, csrf)
-        need(user, ADMIN)
-        lang = lang_of(request)
+        g, user, lang = acting(request, csrf, ADMIN)
         if program_id not in g.catalog.programs:
             raise HTTPException(404, "not found")
         if confirm != "yes":
