@@ -42,68 +42,54 @@ def _ymd(dates):
     return y, m, d
 
 
-def _flag(name):
-    return type(name, (Variable,), {"value_type": bool, "entity": Person, "definition_period": MONTH, "label": name})
+def _variable(name, value_type, label, formula=None):
+    """An OpenFisca variable of a person per month (what a class statement would declare)."""
+    attributes = {"value_type": value_type, "entity": Person, "definition_period": MONTH, "label": label}
+    if formula is not None:
+        attributes["formula"] = formula
+    return type(name, (Variable,), attributes)
 
 
-class submitted_on(Variable):
-    value_type = dt.date
-    entity = Person
-    definition_period = MONTH
-    label = "application date"
+def _centenarian_eligible(person, period, parameters):
+    by, bm, bd = _ymd(person("birth", period))
+    sy, sm, sd = _ymd(person("submitted_on", period))
+    age = sy - by - ((sm < bm) | ((sm == bm) & (sd < bd)))
+    return (age >= 100) & person("resident_of_community", period)
 
 
-class centenarian_eligible(Variable):
-    value_type = bool
-    entity = Person
-    definition_period = MONTH
-    label = "Zhytomyr 1.1.12: aged 100 or more on the application date, resident"
-
-    def formula(person, period, parameters):
-        by, bm, bd = _ymd(person("birth", period))
-        sy, sm, sd = _ymd(person("submitted_on", period))
-        age = sy - by - ((sm < bm) | ((sm == bm) & (sd < bd)))
-        return (age >= 100) & person("resident_of_community", period)
+def _centenarian_amount(person, period, parameters):
+    pay = int(parameters(period).dopomoga.centenarian_payment)
+    return np.where(person("centenarian_eligible", period), pay, 0)
 
 
-class centenarian_amount(Variable):
-    value_type = int
-    entity = Person
-    definition_period = MONTH
-    label = "Zhytomyr 1.1.12 payment, kopiyky"
-
-    def formula(person, period, parameters):
-        pay = int(parameters(period).dopomoga.centenarian_payment)
-        return np.where(person("centenarian_eligible", period), pay, 0)
+def _kam_eligible(person, period, parameters):
+    month = period.start.year * 100 + period.start.month
+    return person("kam_resident", period) * person("kam_family", period) * (month >= 202105)
 
 
-class kam_eligible(Variable):
-    value_type = bool
-    entity = Person
-    definition_period = MONTH
-    label = "Kamianske: resident, family of a fallen ATO serviceman, from May 2021"
-
-    def formula(person, period, parameters):
-        month = period.start.year * 100 + period.start.month
-        return person("kam_resident", period) * person("kam_family", period) * (month >= 202105)
+def _kam_amount(person, period, parameters):
+    pm = int(parameters(period).dopomoga.pm_general)
+    return np.where(person("kam_eligible", period), (pm * 125 + 50) // 100, 0)
 
 
-class kam_amount(Variable):
-    value_type = int
-    entity = Person
-    definition_period = MONTH
-    label = "Kamianske: subsistence minimum + 25 %, kopiyky (half up)"
-
-    def formula(person, period, parameters):
-        pm = int(parameters(period).dopomoga.pm_general)
-        return np.where(person("kam_eligible", period), (pm * 125 + 50) // 100, 0)
+VARIABLES = [
+    _variable("submitted_on", dt.date, "application date"),
+    _variable("resident_of_community", bool, "Zhytomyr: resident of the community"),
+    _variable("kam_resident", bool, "Kamianske: resident of the city"),
+    _variable("kam_family", bool, "Kamianske: family member of a fallen ATO serviceman"),
+    _variable("centenarian_eligible", bool, "Zhytomyr 1.1.12: aged 100 or more on the application date, resident",
+              _centenarian_eligible),
+    _variable("centenarian_amount", int, "Zhytomyr 1.1.12 payment, kopiyky", _centenarian_amount),
+    _variable("kam_eligible", bool, "Kamianske: resident, family of a fallen ATO serviceman, from May 2021",
+              _kam_eligible),
+    _variable("kam_amount", int, "Kamianske: subsistence minimum + 25 %, kopiyky (half up)", _kam_amount),
+]
 
 
 def system(pm: dict[str, int]):
     class Programs(Reform):
         def apply(self):
-            for variable in (submitted_on, centenarian_eligible, centenarian_amount, kam_eligible, kam_amount,
-                             _flag("resident_of_community"), _flag("kam_resident"), _flag("kam_family")):
+            for variable in VARIABLES:
                 self.add_variable(variable)
 
             def modify(parameters):
