@@ -23,6 +23,7 @@ import base64
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -307,12 +308,17 @@ class StatusFollower:
 
     TOPICS = (APPLICATIONS, PAYOUT_DECISIONS, DEAD_LETTER)
 
-    def __init__(self, store: StatusStore, bootstrap: str, group: str):
+    LAG_EVERY_S = 15.0
+
+    def __init__(self, store: StatusStore, bootstrap: str, group: str, watched: dict[str, str] | None = None):
         self.store, self.bootstrap, self.group = store, bootstrap, group
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gateway-status", daemon=True)
         self.connected = False
         self.last_error: str | None = None
+        #: service -> consumer group whose lag the overview shows (records committed behind the log end)
+        self.watched = dict(watched or {})
+        self.lag: dict[str, int] = {}
 
     def start(self) -> StatusFollower:
         self._thread.start()
@@ -321,6 +327,26 @@ class StatusFollower:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+    def _lags(self, consumer) -> dict[str, int]:
+        """Each watched group's committed offsets behind the end of its partitions (best effort)."""
+        try:
+            from kafka import KafkaAdminClient
+
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","), client_id="dopomoga-gateway-lag")
+            try:
+                found = admin.list_group_offsets(list(self.watched.values()))
+            finally:
+                admin.close()
+            lags = {}
+            for service, group in self.watched.items():
+                offsets = {tp: om.offset for tp, om in (found.get(group) or {}).items() if om.offset >= 0}
+                ends = consumer.end_offsets(list(offsets)) if offsets else {}
+                lags[service] = sum(max(0, ends.get(tp, off) - off) for tp, off in offsets.items())
+            return lags
+        except Exception as exc:  # lag is information, never a reason to stop following
+            log.info("status follower: consumer lag unavailable (%s)", type(exc).__name__)
+            return {}
 
     def _run(self) -> None:
         backoff = 1.0
@@ -335,7 +361,11 @@ class StatusFollower:
                     max_poll_records=2000,
                 )
                 self.connected, backoff = True, 1.0
+                measured = 0.0
                 while not self._stop.is_set():
+                    if self.watched and time.monotonic() - measured > self.LAG_EVERY_S:
+                        measured = time.monotonic()
+                        self.lag = self._lags(consumer)
                     batch = consumer.poll(timeout_ms=300)
                     records = [(r.topic, r.value, (r.timestamp or 0) / 1000 or None)
                                for part in batch.values() for r in part]

@@ -59,10 +59,12 @@ def install(app: FastAPI, gw: Callable[[], Any], *, follow: bool) -> None:
     @asynccontextmanager
     async def lifespan(application: FastAPI):
         from services.platform.config import settings
+        from services.platform.topology import SERVICES
 
         config = settings("gateway")
         g = gateway()
-        follower = g.follower = StatusFollower(g.status, config.bootstrap, config.app_id).start()
+        watched = {spec.name: settings(spec.name).app_id for spec in SERVICES if spec.consumes and spec.name != "gateway"}
+        follower = g.follower = StatusFollower(g.status, config.bootstrap, config.app_id, watched).start()
         try:
             async with previous(application) as state:
                 yield state

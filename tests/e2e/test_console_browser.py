@@ -121,6 +121,8 @@ def test_admin_closes_april_and_the_coefficient_changes(stack, browser, shot):
     assert "Надіслано" in element(browser, "flash").text
     wait_for(lambda: overview_coefficient(browser, stack["base"], "2023-04") == "100,00 %", 60)
     assert "Закрито" in browser.find_element(By.CSS_SELECTOR, f'tr[data-program="{CENT}"]').text
+    lag = browser.find_element(By.ID, "lag").text  # the services' consumer lag, read by the gateway
+    assert all(name in lag for name in ("eligibility", "calculation", "budget", "treasury")), lag
     shot()
 
 

@@ -53,6 +53,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "alert_dead": ("Нових відхилених повідомлень: {n}", "New dead letters: {n}"),
     "alert_follower": ("Шлюз не читає брокер ({e}): статуси можуть відставати",
                        "The gateway is not reading the broker ({e}): statuses may lag"),
+    "alert_lag": ("Сервіс {s} відстає на {n} повідомлень", "Service {s} is {n} messages behind"),
+    "lag": ("Черга сервісів (повідомлень)", "Services' queues (messages behind)"),
     "plan_vs_paid": ("План і сплачено за місяцями", "Plan vs paid by month"),
     "plan": ("План", "Plan"),
     "show": ("Показати", "Show"),

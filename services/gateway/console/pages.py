@@ -20,6 +20,7 @@ from services.gateway.console.web import check_csrf, current_user, lang_of, rend
 from services.gateway.masking import REVEAL_ROLES, mask, mask_iban, mask_id, mask_name
 
 PER_PAGE = 50
+LAG_ALERT = 1000  # records a service may be behind before the overview warns (as the Prometheus alert)
 
 
 def hryvnias(value: Any) -> Any:
@@ -97,6 +98,10 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
         follower = getattr(g, "follower", None)
         if follower is not None and not follower.connected and follower.last_error:
             alerts.append({"level": "bad", "text": translate("alert_follower", lang, e=follower.last_error)})
+        lag = dict(getattr(follower, "lag", None) or {})
+        for service, behind in sorted(lag.items()):
+            if behind > LAG_ALERT:
+                alerts.append({"level": "warn", "text": translate("alert_lag", lang, s=service, n=behind)})
         chosen = chart if chart in g.catalog.programs else None
         by_month: dict[str, list[int]] = {f"{year}-{m:02d}": [0, 0] for m in range(1, 13)}
         for row in report:
@@ -105,7 +110,7 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
                 by_month[row["period"]][1] += row["paid_kop"]
         svg = plan_vs_paid([(p, a, b) for p, (a, b) in by_month.items()], translate("plan", lang),
                            translate("paid", lang))
-        return render(request, g, "overview.html", user, period=period, rows=rows, alerts=alerts, chart=svg,
+        return render(request, g, "overview.html", user, period=period, rows=rows, alerts=alerts, chart=svg, lag=lag,
                       chart_program=chosen, programs=program_list(g))
 
     @r.get("/console/applications", response_class=HTMLResponse)
