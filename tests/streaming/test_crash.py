@@ -6,11 +6,12 @@
 - **Binding budgets.** Each program's annual allocation is 80 % of its claims' need, planned
   evenly, and the claims are in September: the year-to-date money covers 60 % then, so claims are
   deferred month to month and some are still owed after December (exhaustion: payables of 2022).
-- **Kills.** After each wave, eligibility, calculation and budget are SIGKILLed, each once it has
-  reported (``/metrics``, ``dopomoga_events_consumed_total``) that it consumed records since it
-  started: three kills per service, all mid-stream. During the month closes the budget service is
-  killed once it reports consuming a close, and the treasury follower twice. The supervisor
-  restarts each.
+- **Kills.** During each wave (applications trickle in at ``RATE``/s; services fill batches for up
+  to ``WITHIN`` s), eligibility, calculation and budget are SIGKILLed, each once it has reported
+  (``/metrics``, ``dopomoga_events_consumed_total``) that it consumed records since it started, at
+  a random point of its next batch: three kills per service, all mid-stream. During the month
+  closes the budget service is killed once it reports consuming a close, and the treasury follower
+  twice. The supervisor restarts each.
 - **Verifier.** Every acknowledged application has an outcome (a payout decision or a dead
   letter) and nothing else appears; no application has two different final decisions; what the
   stream says last equals what the ledger holds; for every program and every month m of 2021,
@@ -20,8 +21,8 @@
 ``tests/streaming/mutants.py`` applies two mutants (acknowledging on receipt = at-most-once, and
 paying regardless of the money) and expects this suite to fail on each.
 
-Sizes: ``DOPOMOGA_CRASH_APPS`` (default 600 applications). Its own broker and stack, so no other
-test's topics or groups are involved.
+Sizes: ``DOPOMOGA_CRASH_APPS`` (default 240 applications; about 2 minutes on 2 cores). Its own
+broker and stack, so no other test's topics or groups are involved.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.skipif(not ledger_available(), rea
 YEAR = 2021
 SUBMITTED = "2021-09-06"
 SHARE = 0.8  # annual allocation / need: 60 % of the need by September, 80 % by December
-APPS = int(os.environ.get("DOPOMOGA_CRASH_APPS", "600"))
+APPS = int(os.environ.get("DOPOMOGA_CRASH_APPS", "240"))
 WAVES = 3
 PIPELINE = ("eligibility", "calculation", "budget")
 #: Each service fills a batch for up to this long: records wait in the stream for a while, which is
@@ -171,7 +172,7 @@ def test_verifier_counts_every_acknowledged_application_through_kills(crash_stac
                         command.model_dump_json().encode(), command.event_id)
         driver.flush()
         assert wait_for(lambda: {c.event_id for c in commands} <= ledger_inputs(stack.var), 90), "allocations"
-        # -- the stream: three waves, each followed by a kill of every pipeline service ---------
+        # -- the stream: three waves at RATE/s, each pipeline service killed during each wave ------
         size = -(-len(apps) // WAVES)
         for wave in range(WAVES):
             killers = [threading.Thread(target=kill_after_progress, args=(stack, name, kills))
