@@ -22,6 +22,7 @@ from dopomoga.budget.cli import app as budget_app
 from dopomoga.budget.cli import replay_command
 from dopomoga.errors import ApplicationError
 from dopomoga.money import format_uah
+from dopomoga.rules.batch import decide_batch
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.programs import Catalog, ProgramError
 from dopomoga.whatif.cli import whatif
@@ -78,9 +79,10 @@ def decide(
     out: Path = typer.Option(DEFAULT_DECISIONS, help="where to write decisions (JSONL)"),
     errors: Path | None = typer.Option(None, help="where to write per-line errors (default: OUT.errors.jsonl)"),
     as_of: str | None = typer.Option(None, help="decide with the rules in force on this date (YYYY-MM-DD)"),
+    workers: int | None = typer.Option(None, help="processes deciding (default: every core; the same bytes as one)"),
 ) -> None:
     """Decide a batch of applications offline (no budget limit) and write decisions with explanations."""
-    engine = Engine(_catalog())
+    catalog = _catalog()
     lines = file.read_text(encoding="utf-8").splitlines()
     gc.freeze()  # rules and input live for the whole batch: keep them out of garbage-collector scans
     when = dt.date.fromisoformat(as_of) if as_of else None
@@ -95,7 +97,7 @@ def decide(
         ) as progress,
     ):
         task = progress.add_task("decide", total=len(lines))
-        for _, decision, error in decide_lines(engine, lines, when):
+        for _, decision, error in decide_batch(catalog, lines, as_of=when, workers=workers):
             progress.advance(task)
             if decision is not None:
                 sink.write(decision.json + b"\n")
