@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from dopomoga.treasury.debtors import Debtor, debtor_for, load_debtors
 from dopomoga.treasury.reconcile import Report, read_control, reconcile_dir
 from dopomoga.treasury.registers import ExportError, RegisterSet, build_registers, write_registers
+from dopomoga.treasury.schedule import scheduled_execution
 from schemas.events import PayoutDecided
 
 DEFAULT_OUT = Path(os.environ.get("DOPOMOGA_REGISTERS", "var/registers"))
@@ -73,8 +74,18 @@ def export_period(ledger: LedgerLike, program_id: str, period: str, out: Path = 
                   execution_date: dt.date | None = None) -> ExportResult:
     """Write the registers of one program and month from the ledger's final payouts (``export_registers``)."""
     debtor = debtor or debtor_for(program_id, load_debtors(debtors_file))
-    return export_registers(ledger.final_payouts(program_id=program_id, period=period), program_id, period, out,
+    payouts = ledger.final_payouts(program_id=program_id, period=period)
+    if execution_date is None:  # the payment schedule's date where the program has one (Annex 7)
+        execution_date = scheduled_execution(payouts, lambda app_id: facts_from(ledger, app_id))
+    return export_registers(payouts, program_id, period, out,
                             debtor=debtor, catalog=catalog, execution_date=execution_date)
+
+
+def facts_from(ledger: Any, application_id: str) -> dict | None:
+    """The facts of the application behind a claim (the entitlement the ledger keeps), if any."""
+    entitlement = getattr(ledger, "entitlement", None)
+    found = entitlement(application_id) if entitlement is not None else None
+    return dict(found.application.facts) if found is not None else None
 
 
 def reconcile_with_ledger(ledger: LedgerLike, directory: Path) -> Report:

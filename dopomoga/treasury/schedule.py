@@ -23,6 +23,8 @@ Amounts are never negative, so no number is touched.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 DAY = dt.timedelta(days=1)
@@ -64,6 +66,33 @@ def annex7_execution_date(decided_on: dt.date, contract_on: dt.date, consent_on:
 
 
 _ESCAPED = (*FORMULA_STARTS, "'")  # a leading apostrophe is escaped too, so restoring is exact
+
+
+#: Annex 7's facts (programs/zaporizhzhia/orphan-ownership-registration.yaml)
+CONTRACT_FACT, CONSENT_FACT = "sale_contract_date", "written_consent_date"
+
+
+def scheduled_execution(payouts: Iterable[Any], facts_of: Callable[[str], dict | None]) -> dt.date | None:
+    """The execution date a register's payment schedule sets, or None for the default rule.
+
+    Payments whose application names a sale contract (Annex 7) must reach the account two days
+    before it: the register (one date for all its lines) takes the earliest such date, so no line
+    is paid after its own deadline. ``facts_of(application_id)`` gives the application's facts
+    (from the ledger's entitlement); an exporter without them (the spool) uses the default rule.
+    """
+    dates = []
+    for payout in payouts:
+        if not payout.final or payout.payout_kop <= 0:
+            continue
+        facts = facts_of(payout.application_id) or {}
+        contract = facts.get(CONTRACT_FACT)
+        if not isinstance(contract, str):
+            continue
+        consent = facts.get(CONSENT_FACT)
+        dates.append(annex7_execution_date(
+            payout.occurred_at.date(), dt.date.fromisoformat(contract),
+            dt.date.fromisoformat(consent) if isinstance(consent, str) else None))
+    return min(dates) if dates else None
 
 
 def neutralise_cell(value: str) -> str:

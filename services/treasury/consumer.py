@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from dopomoga.treasury.debtors import Debtor, debtor_for, load_debtors
-from dopomoga.treasury.export import export_registers
+from dopomoga.treasury.export import export_registers, facts_from
 from dopomoga.treasury.registers import ExportError
+from dopomoga.treasury.schedule import scheduled_execution
 from schemas.events import PayoutDecided, Rejected
 from services.platform.observability import (
     CONSUMER_LAG,
@@ -217,7 +218,10 @@ class Follower:
         self.last_retry = time.monotonic()
         for program_id, period in sorted(self.dirty | self.failed):
             try:
-                result = export_registers(self._decisions(program_id, period), program_id, period, self.out,
+                decisions = self._decisions(program_id, period)
+                execution = None if self.ledger is None else scheduled_execution(
+                    decisions, lambda app_id: facts_from(self.ledger, app_id))  # Annex 7 needs the facts
+                result = export_registers(decisions, program_id, period, self.out, execution_date=execution,
                                           debtor=debtor_for(program_id, self.debtors), catalog=self.catalog)
             except (ExportError, OSError) as exc:
                 EVENTS_DEAD_LETTERED.labels(SERVICE, "export_failed").inc()

@@ -158,3 +158,22 @@ def test_annex7_pays_two_days_before_the_contract_not_before_consent():
     assert annex7_execution_date(decided, dt.date(2021, 3, 15)) == dt.date(2021, 3, 12)  # Mon 15 -> Sat -> Fri 12
     assert annex7_execution_date(decided, dt.date(2021, 3, 12), dt.date(2021, 3, 11)) == dt.date(2021, 3, 11)
     assert annex7_execution_date(dt.date(2021, 3, 11), dt.date(2021, 3, 12)) == dt.date(2021, 3, 12)  # late
+
+
+def test_a_ledger_export_of_annex7_pays_two_days_before_the_contract(tmp_path):
+    from tests.treasury.fakes import FakeLedger
+
+    decisions = [payout(n, channel="bank", period="2021-03") for n in (1, 2)]
+    decisions = [d.model_copy(update={"occurred_at": dt.datetime(2021, 3, 1, 10, tzinfo=dt.UTC)}) for d in decisions]
+    contracts = {decisions[0].application_id: "2021-03-19", decisions[1].application_id: "2021-03-12"}
+
+    class Annex7Ledger(FakeLedger):
+        def entitlement(self, application_id):
+            facts = {"sale_contract_date": contracts[application_id], "written_consent_date": "2021-03-02"}
+            return SimpleNamespace(application=SimpleNamespace(facts=facts))
+
+    result = export.export_period(Annex7Ledger(decisions), decisions[0].program_id, "2021-03", tmp_path / "out")
+    control = json.loads((result.directory / "bank.control.json").read_text())
+    assert control["execution_date"] == "2021-03-10"  # the earlier contract (Fri 12th) minus two days
+    plain = export.export_period(FakeLedger(decisions), decisions[0].program_id, "2021-03", tmp_path / "plain")
+    assert json.loads((plain.directory / "bank.control.json").read_text())["execution_date"] == "2021-03-02"
