@@ -81,6 +81,11 @@ def capital_repair(rng, refuse, on):
         "last_free_repair_or_aid_year": rng.randint(1990, 2010),
         "commission_found_need": True,
     }
+    # Issue 14: the cost of the works (the aid is at most that cost, Annex 4 p. 13 «Максимальний розмір») and the
+    # department commission's protocol (p. 12), derived from the date so that the draws above stay as they were.
+    facts["assessed_repair_cost"] = 18_000_00 + on.day * 2_750_00 + on.month * 1_000_00
+    facts["grant_protocol_no"] = f"{on.month}/{on.day}"
+    facts["grant_protocol_date"] = (on - dt.timedelta(days=3)).isoformat()
     if refuse:
         facts.update(rng.choice([{"beneficiary_category": "none"}, {"ownership": "not_owner"},
                                  {"last_free_repair_or_aid_year": 2015}, {"commission_found_need": False}]))

@@ -69,6 +69,11 @@ def repair(**changes):
         "resident_since_year": 1987,
         "last_free_repair_or_aid_year": 2008,
         "commission_found_need": True,
+        # The commission's cost of the works above every maximum, so the maximum by area decides unless a test says
+        # otherwise; the department commission's protocol granting the aid (Annex 4, p. 12).
+        "assessed_repair_cost": kop(150_000),
+        "grant_protocol_no": "12",
+        "grant_protocol_date": "2021-09-01",
     }
     facts.update(changes)
     return facts
@@ -113,6 +118,28 @@ def test_an_80_square_metre_flat_is_capped_at_40_000_uah(engine):
     decision = decide_repair(engine, repair(total_area_m2_x100=80_00))
     assert decision.amount_kop == FLAT_MAX
 
+
+
+def test_a_repair_costing_less_than_the_maximum_is_paid_its_cost_because_the_annex_sets_a_maximum(engine):
+    # «Максимальний розмір матеріальної допомоги» (Annex 4, p. 13): 32 500 for a 45 m² flat, not 40 000.
+    decision = decide_repair(engine, repair(assessed_repair_cost=kop(32_500)))
+    assert decision.eligible and decision.amount_kop == kop(32_500)
+    assert "вартість ремонту 32\xa0500,00\xa0грн, але не більше максимального розміру" in decision.explanation_uk
+    assert "протокол № 12 від 01.09.2021" in decision.explanation_uk
+
+
+def test_a_small_flat_is_paid_the_smaller_of_its_cost_and_its_maximum_by_area(engine):
+    cheap = decide_repair(engine, repair(total_area_m2_x100=14_00, assessed_repair_cost=kop(20_000)), person=5,
+                          household="hh-a4-5")
+    dear = decide_repair(engine, repair(total_area_m2_x100=14_00, assessed_repair_cost=kop(30_000)), person=6,
+                         household="hh-a4-6")
+    assert cheap.amount_kop == kop(20_000) and dear.amount_kop == kop(26_666, 67)
+
+
+def test_without_the_department_commission_s_protocol_granting_the_aid_it_is_refused(engine):
+    assert_refused(decide_repair(engine, repair(grant_protocol_no="")), "grant_decided")
+    assert_refused(decide_repair(engine, repair(assessed_repair_cost=0), person=7, household="hh-a4-7"),
+                   "repair_cost_assessed")
 
 def test_a_free_repair_nine_years_ago_is_refused(engine):
     assert_refused(decide_repair(engine, repair(last_free_repair_or_aid_year=2012)), "ten_years_since_last_free_repair")
