@@ -58,6 +58,7 @@ class BudgetPolicy:
     def __init__(self, catalog: Catalog, lines: BudgetLines | None = None):
         self.catalog = catalog
         self.lines = lines if lines is not None else BudgetLines()
+        self._sources: dict[tuple[str, int], tuple[str | None, tuple[FundSource, ...] | None]] = {}
         self._specs: dict[str, BudgetSpec] = {}  # program_id -> budget block (the catalog is fixed)
         # The rules' own scope builder, for budget.priority; history counts come from the claim.
         self._scopes = ScopeBuilder(catalog, InMemoryHistory())
@@ -83,6 +84,21 @@ class BudgetPolicy:
             return self.budget_spec(program_id).carry_over
         except LedgerError:
             return True
+
+    def sources(self, program_id: str, payout: int) -> tuple[str | None, list[FundSource] | None]:
+        """A decision's budget line and its payout split by fund source (cached: amounts repeat)."""
+        found = self._sources.get((program_id, payout))
+        if found is None:
+            line = self.lines.line_of(program_id)
+            split = self.lines.split(program_id, payout) if line is not None and payout else None
+            parts = None if split is None else tuple(
+                FundSource.model_construct(source=s, amount_kop=a) for s, a in split  # computed here: valid
+            )
+            found = (None if line is None else line.code, parts)
+            if len(self._sources) < 65536:
+                self._sources[(program_id, payout)] = found
+        line_code, parts = found
+        return line_code, None if parts is None else list(parts)
 
     def holder(self, program_id: str) -> str:
         """The budget key of a program (itself, or its budget line when the line is allocated whole)."""
@@ -137,6 +153,7 @@ class BudgetPolicy:
         payee, payment, rules = tx.context_of(claim)
         ident = decision_id("payout", claim.application_id)
         event_id = decision_id("payout", f"{claim.application_id}#{claim.revision}")
+        line, sources = self.sources(claim.program_id, payout)
         decision = PayoutDecided(
             event_id=event_id,
             occurred_at=tx.occurred_at,
@@ -157,14 +174,9 @@ class BudgetPolicy:
             rules=rules,
             payee=payee,
             payment=payment,
+            line=line,
+            sources=sources,
         )
-        line = self.lines.line_of(claim.program_id)
-        if line is not None:
-            split = self.lines.split(claim.program_id, payout) if payout else None
-            decision = decision.model_copy(update={
-                "line": line.code,
-                "sources": None if split is None else [FundSource(source=s, amount_kop=a) for s, a in split],  # type: ignore[arg-type]
-            })
         tx.revisions[event_id] = claim.revision
         tx.emitted.append(decision)
 
