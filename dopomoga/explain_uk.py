@@ -295,3 +295,10 @@ def funding_title_uk(year: int) -> str:
 
 def payables_title_uk(year: int) -> str:
     return f"Кредиторська заборгованість, перенесена на {year} рік"
+
+
+def amendments_title_uk(year: int) -> str:
+    return f"Річні обсяги фінансування та зміни до них, {year} рік"
+
+
+PLAN_KINDS_UK = {"even": "рівними частками", "december": "у грудні", "explicit": "помісячний розпис"}

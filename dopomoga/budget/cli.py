@@ -40,7 +40,7 @@ def _ledger(db: str | None):  # imported lazily: the ledger pulls in SQLAlchemy,
 
 @app.command()
 def report(
-    kind: Annotated[str, typer.Argument(help="need (default) | execution | funding | payables")] = "need",
+    kind: Annotated[str, typer.Argument(help="need (default) | execution | funding | payables | amendments")] = "need",
     year: Annotated[int | None, typer.Option("--year", help="budget year")] = None,
     program: Annotated[str | None, typer.Option("--program", help="one program id")] = None,
     city: Annotated[str | None, typer.Option("--city", help="execution report: the city (programs/<city>)")] = None,
@@ -101,16 +101,18 @@ def _document(kind: str, ledger, *, year: int | None, city: str | None, period: 
             raise typer.BadParameter("the execution report needs --city and --period")
         found = ledger.execution_report(city, period)
         title, columns, rows, thousands = d.execution_title(found), d.EXECUTION_COLUMNS, d.execution_rows(found), True
-    elif kind in ("funding", "payables"):
+    elif kind in ("funding", "payables", "amendments"):
         if year is None:
             raise typer.BadParameter(f"the {kind} report needs --year")
         if kind == "funding":
             title, columns, rows = uk.funding_title_uk(year), d.FUNDING_COLUMNS, d.funding_rows(ledger.funding.report(year))
+        elif kind == "amendments":
+            title, columns, rows = uk.amendments_title_uk(year), d.AMENDMENT_COLUMNS, d.amendment_rows(ledger.amendments(year))
         else:
             title, columns, rows = uk.payables_title_uk(year), d.PAYABLE_COLUMNS, d.payable_rows(ledger.payables(year))
         thousands = False
     else:
-        raise typer.BadParameter(f"unknown report {kind!r}: need, execution, funding or payables")
+        raise typer.BadParameter(f"unknown report {kind!r}: need, execution, funding, payables or amendments")
     if out is not None:
         d.write(out, title, columns, rows, thousands_format=thousands)
         typer.echo(f"{out}: {len(rows)} rows")

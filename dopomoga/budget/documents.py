@@ -24,7 +24,7 @@ from dopomoga import explain_uk as uk
 from dopomoga.budget.execution import SOURCES, ExecutionReport
 from dopomoga.budget.funding import FundingRequest
 from dopomoga.budget.lines import SOURCES_UK
-from dopomoga.budget.reports import PayableRow
+from dopomoga.budget.reports import AmendmentRow, PayableRow
 
 #: The seed's column headers (000 L19), then the fund sources.
 EXECUTION_COLUMNS = (
@@ -43,6 +43,9 @@ EXECUTION_COLUMNS = (
 FUNDING_COLUMNS = ("Бюджетний рядок", "Захід (ключ бюджету)", "Місяць", "Стан", "Заявлено, грн",
                    "Погоджено, грн", "Надійшло, грн", "Дата заявки", "Дата погодження", "Дата надходження",
                    "Документ")
+AMENDMENT_COLUMNS = ("Бюджетний рядок", "Ключ бюджету (захід або рядок)", "Район", "Рік", "Редакція",
+                     "Річний обсяг, грн", "Зміна, грн", "Розпис", "Підстава", "Причина змін", "Документ",
+                     "Дата документа", "Зміна внесена")
 PAYABLE_COLUMNS = ("Програма", "Район", "Заявка", "Заборгованість з року", "Місяць обліку", "Сума, грн",
                    "Сплачено, грн", "Стан")
 
@@ -85,6 +88,12 @@ def funding_rows(requests: Sequence[FundingRequest]) -> list[list[Any]]:
     return [[r.line, r.key, r.period, uk.FUNDING_STATES_UK[r.state], hryvnias(r.requested_kop),
              hryvnias(r.approved_kop), hryvnias(r.received_kop), r.requested_on, r.approved_on or "",
              r.received_on or "", r.document or ""] for r in requests]
+
+
+def amendment_rows(amendments: Sequence[AmendmentRow]) -> list[list[Any]]:
+    return [[a.line or "", a.key, a.district or "", a.year, a.version, hryvnias(a.annual_kop), hryvnias(a.change_kop),
+             uk.PLAN_KINDS_UK.get(a.plan_kind, a.plan_kind), a.legal_reference, a.reason or "", a.document or "",
+             a.amended_on or "", a.occurred_at[:10]] for a in amendments]
 
 
 def payable_rows(payables: Sequence[PayableRow]) -> list[list[Any]]:

@@ -32,7 +32,7 @@ from dopomoga.budget.execution import ExecutionReport, execution_report, report_
 from dopomoga.budget.funding import FundingRequests
 from dopomoga.budget.lines import BudgetLines
 from dopomoga.budget.policy import PRO_RATA_POLICIES, QUEUE_POLICIES, BudgetPolicy
-from dopomoga.budget.reports import BudgetStatus, NeedRow, PayableRow, Reports
+from dopomoga.budget.reports import AmendmentRow, BudgetStatus, NeedRow, PayableRow, Reports
 from dopomoga.budget.store import DEFAULT_URL, Input, Published, Store
 from dopomoga.budget.tx import OPEN_STATUSES, PAID_STATUSES, Tx
 from dopomoga.errors import LedgerError
@@ -220,3 +220,7 @@ class BudgetLedger:
         found = self.catalog.cities.get(city)
         programme = found.programme_uk if found is not None else ""
         return execution_report(self.engine, self.lines, city, report_period(period), programme)
+
+    def amendments(self, year: int, program_id: str | None = None) -> list[AmendmentRow]:
+        """Every allocation and amendment of ``year``: version, amount, change, reason, document, date."""
+        return self.reports.amendments(year, program_id)

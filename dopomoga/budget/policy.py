@@ -1,5 +1,8 @@
 """Budget policy: what a claim, an allocation and a month's close do to a budget.
 
+(Longer than the house's ~450 lines on purpose: this is the one file a department reviews, and
+splitting claims, allocations, closes, year end and confirmations apart would scatter its rules.)
+
 This is the part of the ledger a department reviews. It works on one ledger transaction
 (``dopomoga.budget.tx.Tx``) and emits ``PayoutDecided`` decisions; storage, idempotency and
 retries are ``dopomoga.budget.store``'s, the sentences are ``dopomoga.explain_uk``'s.

@@ -79,6 +79,26 @@ class PayableRow:
     reason_code: str
 
 
+@dataclass(frozen=True, slots=True)
+class AmendmentRow:
+    """One version of a budget key's year: the plan set or amended, why, by which document, when."""
+
+    key: str  # the program, or the budget line's holder id
+    line: str | None
+    district: str | None
+    year: int
+    version: int
+    annual_kop: int
+    change_kop: int  # against the previous version (the first: its whole amount)
+    plan_kind: str
+    amendment_id: str
+    legal_reference: str
+    reason: str | None
+    document: str | None
+    amended_on: str | None
+    occurred_at: str
+
+
 def month_coefficient(closed: Any, sums: Sums, available: int) -> str:
     if closed is not None and closed.coefficient:
         return closed.coefficient
@@ -195,3 +215,24 @@ class Reports:
                 )
                 for r in rows
             ]
+
+    def amendments(self, year: int, program_id: str | None = None) -> list[AmendmentRow]:
+        """Every allocation and amendment of ``year`` in version order (the history is never rewritten)."""
+        h = t.allocation_history
+        query = select(h).where(h.c.year == year)
+        if program_id is not None:
+            query = query.where(h.c.program_id == self._holder(program_id))
+        rows: list[AmendmentRow] = []
+        previous: dict[tuple[str, str], int] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query.order_by(h.c.program_id, h.c.district, h.c.version)).mappings():
+                key = (r["program_id"], r["district"])
+                rows.append(AmendmentRow(
+                    key=r["program_id"], line=r["line"], district=r["district"] or None, year=r["year"],
+                    version=r["version"], annual_kop=r["annual_kop"],
+                    change_kop=r["annual_kop"] - previous.get(key, 0), plan_kind=r["plan_kind"],
+                    amendment_id=r["amendment_id"], legal_reference=r["legal_reference"], reason=r["reason"],
+                    document=r["document"], amended_on=r["amended_on"], occurred_at=r["occurred_at"],
+                ))
+                previous[key] = r["annual_kop"]
+        return rows

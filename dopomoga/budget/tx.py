@@ -1,5 +1,8 @@
 """One ledger transaction: the data access the budget policy needs, cached, written back at the end.
 
+(About 480 lines, over the house's ~450: the cached reads and the write-back of one transaction
+belong together; split, the caches' invariants would span files.)
+
 ``Tx`` is what ``dopomoga.budget.policy`` works on: the claims it touches, the budget key's
 monthly plan and running totals, the closed months, and the allocation history. Only this
 transaction writes them, so its caches stay exact until it commits (``dopomoga.budget.store``

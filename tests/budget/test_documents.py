@@ -151,3 +151,27 @@ def test_the_payables_report_lists_what_was_carried_into_the_year(budget_catalog
     with path.open(encoding="utf-8-sig") as f:
         rows = list(csv.reader(f, delimiter=";"))
     assert rows[2][2:7] == ["owed-1", "2023", "2024-01", "10000,01", "0"]
+
+
+def test_the_amendments_report_shows_every_version_with_its_change_reason_and_document(budget_catalog, tmp_path,
+                                                                                    monkeypatch):
+    from dopomoga.budget import cli
+    from dopomoga.budget.commands import allocation_set
+
+    url = f"sqlite:///{tmp_path / 'budget.db'}"
+    ledger = BudgetLedger(url, budget_catalog)
+    ledger.apply(allocation_set(program_id=CENT, year=2023, annual_kop=uah("110000"), plan={"kind": "even"},
+                                amendment_id="initial", legal_reference="рішення про бюджет на 2023 рік"))
+    ledger.apply(allocation_set(program_id=CENT, year=2023, annual_kop=uah("104000"), plan={"kind": "even"},
+                                amendment_id="zmina-1", legal_reference="рішення про внесення змін",
+                                reason_uk="відповідно до фактичних видатків", document="рішення № 612",
+                                amended_on=dt.date(2023, 9, 21), occurred_at=dt.datetime(2023, 9, 21, tzinfo=dt.UTC)))
+    monkeypatch.setattr(cli, "_ledger", lambda db: BudgetLedger(db, budget_catalog))
+    out = tmp_path / "amendments.xlsx"
+    result = CliRunner().invoke(cli.app, ["report", "amendments", "--year", "2023", "--db", url, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(load_workbook(out).active.iter_rows(min_row=3, values_only=True))
+    assert [(r[4], r[5], r[6], r[9], r[10], r[11]) for r in rows] == [
+        (1, 110000, 110000, None, None, None),
+        (2, 104000, -6000, "відповідно до фактичних видатків", "рішення № 612", "2023-09-21"),
+    ]
