@@ -234,3 +234,26 @@ def test_property_paid_within_cumulative_plan_and_no_refusal_while_the_year_has_
         assert not [s for s in (ledger.payout(a).status for m in by_month.values() for a, _ in m) if s == "refused"]
         owed = {p.application_id for p in ledger.payables(2024)}
         assert owed == {a for m in by_month.values() for a, _ in m if ledger.payout(a).status == "deferred"}
+
+
+def test_a_late_claim_after_december_closed_is_a_payable_of_the_next_year_for_a_deferring_program(ledger, budget_catalog):
+    ledger.apply(allocation(CENT, 2023, uah("1200")))
+    ledger.apply(allocation(CENT, 2024, uah("12000"), kind="explicit", months={"2024-01": uah("12000")}))
+    ledger.apply(close(CENT, "2023-12"))
+    decided = ledger.submit(entitlement(budget_catalog, CENT, "late-dec", uah("10000"), "2023-12"))
+    assert [(d.status, d.reason_code, d.period) for d in decided] == [
+        ("deferred", "payable", "2024-01"), ("paid", "payable_paid", "2024-01")]
+    # a refusing program still refuses such a claim, with the reason it gives
+    ledger.apply(allocation(TEST_VISUAL, 2023, uah("1200")))
+    ledger.apply(close(TEST_VISUAL, "2023-12"))
+    [refused] = ledger.submit(entitlement(budget_catalog, TEST_VISUAL, "late-dec-2", uah("100"), "2023-12"))
+    assert refused.status == "refused" and refused.reason_code == "budget_year_ended"
+
+
+def test_a_pro_rata_month_still_settles_at_its_close_and_nothing_is_carried(ledger, budget_catalog):
+    bus = "zaporizhzhia.test-bus-carriers"
+    ledger.apply(allocation(bus, 2021, uah("1000"), kind="december"))
+    ledger.submit(entitlement(budget_catalog, bus, "pr-1", uah("3000"), "2021-12"))
+    [settled] = ledger.apply(close(bus, "2021-12"))
+    assert (settled.status, settled.payout_kop, settled.final) == ("prorated", uah("1000"), True)
+    assert ledger.payables(2022) == []
