@@ -43,9 +43,15 @@ def decide(raw: bytes | None, source: Source):
     first = history.known_application(application.application_id)
     if first is not None and first[0] != mark:
         raise Rejection("application_id_conflict", conflict_reason(first, mark))
+    if first is not None:  # a replay: the bytes decided the first time, whatever the history says now
+        stored = history.decision_of(application.application_id)
+        if stored is not None:
+            yield ELIGIBILITY_DECISIONS, application.application_id, stored
+            return
     decision = engine.check_eligibility_encoded(application, record=True)  # the event's bytes, no model
     if first is None:
-        history.remember_application(application.application_id, mark, f"{source.topic}/{source.partition}/{source.offset}")
+        history.remember_application(application.application_id, mark,
+                                     f"{source.topic}/{source.partition}/{source.offset}", decision.json)
     decision_counter(cfg.service, decision.program_id, "eligible" if decision.eligible else "ineligible").inc()
     yield ELIGIBILITY_DECISIONS, decision.application_id, decision.json
 

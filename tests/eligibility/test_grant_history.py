@@ -52,14 +52,16 @@ def test_the_history_counts_records_confirms_and_forgets(open_history):
     history.record(grant("a1"))  # a provisional replay does not downgrade a final grant
     assert history.status("a1") == "final"
     history.forget("a2")
-    history.remember_application("a1", "fp1", "applications/0/1")
-    history.remember_application("a1", "fp2", "applications/0/9")  # the first stays
+    history.remember_application("a1", "fp1", "applications/0/1", b'{"decided": 1}')
+    history.remember_application("a1", "fp2", "applications/0/9", b'{"decided": 2}')  # the first stays
     history.commit()
     history.close()
     reopened = open_history()
     assert reopened.count(["rnokpp:1"], [PROGRAM], None, None, None, "x") == 1
     assert reopened.known_application("a1") == ("fp1", "applications/0/1")
     assert reopened.known_application("zz") is None
+    # a replay re-emits the first decision's bytes, whatever the history says by then (deterministic)
+    assert reopened.decision_of("a1") == b'{"decided": 1}' and reopened.decision_of("zz") is None
     reopened.confirm("a9", grant("a9", key="rnokpp:9"))  # never seen provisionally: recorded final
     assert reopened.status("a9") == "final"
     reopened.record(grant("a7", key="rnokpp:7"))

@@ -39,7 +39,8 @@ CREATE INDEX IF NOT EXISTS grants_by_application ON grants (application_id);
 CREATE TABLE IF NOT EXISTS applications (
     application_id TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
-    source TEXT NOT NULL
+    source TEXT NOT NULL,
+    decision BLOB
 ) WITHOUT ROWID;
 """
 
@@ -54,6 +55,9 @@ class SqliteGrantHistory:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(applications)")}
+        if "decision" not in columns:  # a file from before replays were made deterministic
+            self._db.execute("ALTER TABLE applications ADD COLUMN decision BLOB")
         self._db.commit()
 
     # -- GrantHistory port ------------------------------------------------------------------
@@ -125,9 +129,17 @@ class SqliteGrantHistory:
         ).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def remember_application(self, application_id: str, fingerprint: str, source: str) -> None:
-        """Keep the content fingerprint of a decided application (a replay changes nothing)."""
-        self._db.execute("INSERT OR IGNORE INTO applications VALUES (?, ?, ?)", (application_id, fingerprint, source))
+    def remember_application(self, application_id: str, fingerprint: str, source: str,
+                             decision: bytes | None = None) -> None:
+        """Keep the content fingerprint of a decided application, and the decision's bytes (a replay
+        changes nothing, and re-emits these bytes: ``decision_of``)."""
+        self._db.execute("INSERT OR IGNORE INTO applications VALUES (?, ?, ?, ?)",
+                         (application_id, fingerprint, source, decision))
+
+    def decision_of(self, application_id: str) -> bytes | None:
+        """The eligibility decision first emitted for an application (replays re-emit it)."""
+        row = self._db.execute("SELECT decision FROM applications WHERE application_id = ?", (application_id,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
 
     def status(self, application_id: str) -> str | None:
         row = self._db.execute(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -56,6 +57,7 @@ applications = Table(
     Column("application_id", String(200), primary_key=True),
     Column("fingerprint", String(200), nullable=False),
     Column("source", String(200), nullable=False),
+    Column("decision", LargeBinary, nullable=True),  # the first decision's bytes: replays re-emit them
 )
 _SCHEMA_LOCK = 0x656C696769626C65  # "eligible": one creator of the tables at a time
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
@@ -146,10 +148,16 @@ class SqlGrantHistory:
                                  .where(applications.c.application_id == application_id)).first()
         return None if row is None else (row[0], row[1])
 
-    def remember_application(self, application_id: str, fingerprint: str, source: str) -> None:
+    def remember_application(self, application_id: str, fingerprint: str, source: str,
+                             decision: bytes | None = None) -> None:
         statement = self._insert(applications).values(application_id=application_id, fingerprint=fingerprint,
-                                                      source=source).on_conflict_do_nothing()
+                                                      source=source, decision=decision).on_conflict_do_nothing()
         self._conn.execute(statement)
+
+    def decision_of(self, application_id: str) -> bytes | None:
+        value = self._conn.execute(select(applications.c.decision)
+                                   .where(applications.c.application_id == application_id)).scalar()
+        return None if value is None else bytes(value)
 
     def status(self, application_id: str) -> str | None:
         return self._conn.execute(select(grants.c.status).where(grants.c.application_id == application_id)
