@@ -64,13 +64,8 @@ def drop_database(server: str, url: str) -> None:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database (skips when there is no server, fails under .ci/run)."""
-    server = pg_server_url()
-    assert server is not None
-    url = create_database(server)
-    try:
+    with database("postgresql") as url:
         yield url
-    finally:
-        drop_database(server, url)
 
 
 @pytest.fixture(params=BACKENDS)

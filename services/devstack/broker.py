@@ -68,10 +68,10 @@ def wait_until_answers(bootstrap: str, timeout: float = 20.0) -> None:
 
 
 @dataclass
-class EmbeddedBroker:
+class _Listening:
+    """A broker on 127.0.0.1:``port``."""
+
     port: int
-    process: subprocess.Popen
-    log_path: Path | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -80,6 +80,12 @@ class EmbeddedBroker:
     @property
     def url(self) -> str:
         return f"kafka://{self.bootstrap}"
+
+
+@dataclass
+class EmbeddedBroker(_Listening):
+    process: subprocess.Popen
+    log_path: Path | None = None
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -131,24 +137,14 @@ def start_broker(port: int | None = None, log_path: Path | None = None, timeout:
 
 
 @dataclass
-class DurableBroker:
+class DurableBroker(_Listening):
     """Tansu with S3 storage on a local SeaweedFS (services.devstack.objectstore): two supervised
     processes, ``objectstore`` and ``broker``. What the broker acknowledged survives its restart;
     the supervisor restarts either when it exits (on the same ports)."""
 
-    port: int
     store: ObjectStore
     objectstore: ServiceProcess
     broker: ServiceProcess
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"kafka://{self.bootstrap}"
-
     memory: bool = False  # the same, supervised, with memory storage (what a restart loses: the tests)
 
     @property

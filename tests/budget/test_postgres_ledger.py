@@ -66,3 +66,18 @@ def test_four_writers_submit_without_a_single_failure(years):
         assert claims == distinct_claims and seqs[0] == seqs[1]
     finally:
         drop_database(server, url)
+
+
+def test_the_budget_scopes_an_input_locks():
+    import datetime as dt
+
+    from dopomoga.budget.store import lock_keys
+    from tests.budget.conftest import allocation, close
+
+    at = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
+    assert lock_keys(allocation("zhytomyr.centenarians", 2023, 100)) == {"zhytomyr:2023", "zhytomyr:2022"}
+    assert lock_keys(close("zhytomyr.centenarians", "2023-05", at=at)) == {"zhytomyr:2023"}
+    assert lock_keys(close("zhytomyr.centenarians", "2023-12", at=at)) == {"zhytomyr:2023", "zhytomyr:2024"}
+    assert lock_keys(object()) == {"*"}  # unknown: every budget
+    assert lock_keys(allocation("zhytomyr.centenarians", 2023, 100), scope=lambda p: p) == {
+        "zhytomyr.centenarians:2023", "zhytomyr.centenarians:2022"}

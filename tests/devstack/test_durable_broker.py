@@ -21,21 +21,11 @@ from services.devstack.supervisor import Supervisor, add_services, service_env
 from services.devstack.synthetic import SyntheticRegistry
 from services.devstack.watch import Watcher
 from services.platform.topology import PIPELINE, create_topics
+from tests.devstack.outcomes import done, parked
 from tests.streaming.conftest import wait_for
 from tests.streaming.test_budget import allocations, applied
 
 pytestmark = pytest.mark.broker
-
-
-def parked(outcomes, application_id: str) -> bool:
-    """Held for a parameter value awaiting confirmation (``held``): decided as far as the ledger can
-    go until an operator confirms the value, by design (issue 13's ParameterConfirmed); not lost."""
-    decisions = outcomes.decisions.get(application_id, [])
-    return bool(decisions) and decisions[-1].status == "held"
-
-
-def done(outcomes, application_id: str) -> bool:
-    return outcomes.settled(application_id) or parked(outcomes, application_id)
 
 
 def test_the_registry_emulator_fails_on_records_the_broker_did_not_acknowledge(catalog):

@@ -29,21 +29,11 @@ from services.devstack.synthetic import SyntheticRegistry
 from services.devstack.watch import Watcher
 from services.platform.topology import PIPELINE, SERVICE_BY_NAME, create_topics
 from tests.databases import create_database, drop_database, pg_server_url
+from tests.devstack.outcomes import done, parked
 from tests.streaming.conftest import wait_for
 from tests.streaming.test_budget import allocations
 
 pytestmark = pytest.mark.broker
-
-
-def parked(outcomes, application_id: str) -> bool:
-    """Held for a parameter value awaiting confirmation (``held``): decided as far as the ledger can
-    go until an operator confirms the value, by design (issue 13's ParameterConfirmed); not lost."""
-    decisions = outcomes.decisions.get(application_id, [])
-    return bool(decisions) and decisions[-1].status == "held"
-
-
-def done(outcomes, application_id: str) -> bool:
-    return outcomes.settled(application_id) or parked(outcomes, application_id)
 ONE_OFF = "zhytomyr.centenarians"
 REPLICAS = 2
 
