@@ -29,23 +29,24 @@ def migrate_ledger(url: str) -> str:
 
 
 def report(url: str) -> str:
-    """Migrate and say so in one line (``migrate: ledger at revision R (backend, seconds)``)."""
+    """Migrate and say so in one line (``migrate: ledger at revision R (backend, seconds)``); the
+    eligibility replicas' shared grant history too, when it is on PostgreSQL (``history_url``)."""
+    from services.eligibility.adapters.sql_history import ensure_schema, history_url
+
     started = time.monotonic()
     revision = migrate_ledger(url)
-    return f"migrate: ledger at revision {revision} ({url.split(':', 1)[0]}, {time.monotonic() - started:.1f} s)"
+    shared = history_url()
+    if shared:
+        ensure_schema(shared)
+    history = "; grant history tables present" if shared else ""
+    return (f"migrate: ledger at revision {revision} ({url.split(':', 1)[0]}, "
+            f"{time.monotonic() - started:.1f} s){history}")
 
 
 def migrate(
     db: str | None = typer.Option(None, "--db", help="ledger URL (default: $DOPOMOGA_DB, else the local SQLite ledger)"),
 ) -> None:
     """Bring the ledger's schema to head (once, before the services start; safe to repeat)."""
-    import os
-
     from dopomoga.budget.location import ledger_url
 
     typer.echo(report(db or ledger_url()))
-    if os.environ.get("DOPOMOGA_HISTORY_DB"):  # the eligibility replicas' shared grant history
-        from services.eligibility.adapters.sql_history import ensure_schema
-
-        ensure_schema(os.environ["DOPOMOGA_HISTORY_DB"])
-        typer.echo("migrate: grant history tables present")

@@ -9,14 +9,12 @@ Run: ``python -m services.eligibility`` (or ``faust -A services.eligibility.app 
 
 from __future__ import annotations
 
-import os
-
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.history import Grant
 from dopomoga.rules.programs import Catalog
 from schemas.events import PayoutDecided
 from services.eligibility.adapters.history import SqliteGrantHistory
-from services.eligibility.adapters.sql_history import SqlGrantHistory
+from services.eligibility.adapters.sql_history import SqlGrantHistory, history_url
 from services.eligibility.boundary import admit, conflict_reason, content_fingerprint
 from services.platform.config import settings
 from services.platform.observability import decision_counter
@@ -26,9 +24,11 @@ from services.platform.topology import APPLICATIONS, ELIGIBILITY_DECISIONS, PAYO
 
 cfg = settings("eligibility")
 service = StreamService(cfg, outputs=[ELIGIBILITY_DECISIONS])
-# DOPOMOGA_HISTORY_DB (PostgreSQL): one history shared by every replica, per-person checks atomic
-# across them (adapters/sql_history.py); else a local SQLite file (one replica only).
-history = (SqlGrantHistory(os.environ["DOPOMOGA_HISTORY_DB"]) if os.environ.get("DOPOMOGA_HISTORY_DB")
+# On PostgreSQL (DOPOMOGA_HISTORY_DB, else the ledger's DOPOMOGA_DB when it is PostgreSQL): one history
+# shared by every replica, per-person checks atomic across them (adapters/sql_history.py); else a
+# local SQLite file (one replica only).
+_history_url = history_url()
+history = (SqlGrantHistory(_history_url) if _history_url
            else SqliteGrantHistory(cfg.var_dir / f"{cfg.app_id}-history.sqlite"))
 catalog = Catalog.load()
 engine = Engine(catalog, history)

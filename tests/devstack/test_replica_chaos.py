@@ -78,8 +78,7 @@ def replicas(request, tmp_path):
             var.mkdir(exist_ok=True)
             env = {"DOPOMOGA_BROKER": broker.url, "DOPOMOGA_VAR": str(var), "DOPOMOGA_APP_PREFIX": prefix,
                    "PYTHONUNBUFFERED": "1", "DOPOMOGA_DB": url, f"DOPOMOGA_METRICS_PORT_{name.upper()}": "0"}
-            if request.param == "pg-history":
-                env["DOPOMOGA_HISTORY_DB"] = url
+            env["DOPOMOGA_HISTORY_DB"] = url if request.param == "pg-history" else "local"
             supervisor.add(ServiceProcess(f"{name}-{n}", SERVICE_BY_NAME[name].module, env, tmp_path / f"{name}-{n}.log"))
     from services.migrate import migrate_ledger  # once, before the services (as `dopomoga up` and compose do)
 

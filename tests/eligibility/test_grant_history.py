@@ -110,3 +110,20 @@ def test_two_replicas_never_both_grant_one_person_on_postgresql(pg_url):
     assert time.monotonic() - started < 0.5
     first.close()
     second.close()
+
+
+def test_the_history_lives_beside_the_ledger_on_postgresql_unless_told_otherwise(monkeypatch):
+    from services.eligibility.adapters.sql_history import history_url
+
+    pg = "postgresql+psycopg://dopomoga@postgres:5432/dopomoga"
+    for name in ("DOPOMOGA_HISTORY_DB", "DOPOMOGA_DB", "DOPOMOGA_DB_PASSWORD_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    assert history_url() is None  # no PostgreSQL: the local SQLite file
+    monkeypatch.setenv("DOPOMOGA_DB", "sqlite:///var/x.sqlite")
+    assert history_url() is None
+    monkeypatch.setenv("DOPOMOGA_DB", pg)
+    assert history_url() == pg  # compose: the ledger's database, shared by the replicas
+    monkeypatch.setenv("DOPOMOGA_HISTORY_DB", "local")
+    assert history_url() is None
+    monkeypatch.setenv("DOPOMOGA_HISTORY_DB", "postgresql+psycopg://h@db/h")
+    assert history_url() == "postgresql+psycopg://h@db/h"

@@ -1,8 +1,9 @@
 """The grant history on a SQL database (SQLAlchemy Core): PostgreSQL, shared by eligibility replicas,
 or SQLite - the same behaviour as ``SqliteGrantHistory`` (issue 15, items 2-3).
 
-Selected by ``DOPOMOGA_HISTORY_DB`` (a SQLAlchemy URL); without it the service keeps its local
-SQLite file (``history.SqliteGrantHistory``). Tables are created once (``ensure_schema``, under
+Selected by ``DOPOMOGA_HISTORY_DB`` (a SQLAlchemy URL), else the ledger's ``DOPOMOGA_DB`` when that
+is PostgreSQL (the tables are ``eligibility_*`` beside the ledger's ``budget_*``: compose does
+this); otherwise the service keeps its local SQLite file (``history.SqliteGrantHistory``). Tables are created once (``ensure_schema``, under
 a PostgreSQL advisory lock; ``dopomoga migrate`` runs it when the variable is set).
 
 **Per-person checks are atomic across replicas on PostgreSQL.** Before counting a person's (or
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,6 +67,20 @@ _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 def _lock_id(key: str) -> int:
     return int.from_bytes(hashlib.sha256(b"dopomoga-grant:" + key.encode()).digest()[:8], "big", signed=True)
+
+
+def history_url() -> str | None:
+    """Where the shared history lives: ``DOPOMOGA_HISTORY_DB``, else the ledger's database when that is
+    PostgreSQL (``DOPOMOGA_DB``, with ``DOPOMOGA_DB_PASSWORD_FILE``), else ``None`` (local SQLite;
+    ``DOPOMOGA_HISTORY_DB=local`` forces it)."""
+    if os.environ.get("DOPOMOGA_HISTORY_DB"):
+        value = os.environ["DOPOMOGA_HISTORY_DB"]
+        return None if value == "local" else value
+    if os.environ.get("DOPOMOGA_DB", "").startswith("postgresql"):
+        from dopomoga.budget.location import ledger_url
+
+        return ledger_url()
+    return None
 
 
 def ensure_schema(url: str) -> None:
