@@ -54,6 +54,10 @@ from schemas.events import (
 
 __all__ = ["Encoded", "Engine"]
 
+#: The largest amount an event may carry (``schemas.events.Kopiyky``): 100 billion hryvnias. A formula
+#: that gives more on absurd facts is a ``bad_amount`` error, never an event that fails validation.
+MAX_KOP = 10**13
+
 
 class Engine:
     def __init__(self, catalog: Catalog, history: GrantHistory | None = None):
@@ -215,9 +219,11 @@ class Engine:
 
     @staticmethod
     def _check_amount(value: Any, context: Context, what: str) -> None:
-        if type(value) is not int or value < 0:
+        if type(value) is not int or value < 0 or value > MAX_KOP:
             raise ApplicationError(
-                "bad_amount", f"program {context.program.id}: {what} must be a non-negative number of kopiyky, got {value!r}"
+                "bad_amount",
+                f"program {context.program.id}: {what} must be a whole number of kopiyky from 0 to {MAX_KOP}, "
+                f"got {value!r}",
             )
 
     # -- decisions -------------------------------------------------------------------------

@@ -101,3 +101,14 @@ def test_the_checks_of_a_row_are_evaluated_in_one_call_or_one_by_one_with_the_sa
     object.__setattr__(program.versions[0].items, "row", None)  # force the rule-by-rule path
     by_rule = engine.decide(_claim([ROW, {**ROW, "category": "veteran"}], printed=10_000))
     assert one_call.model_dump_json() == by_rule.model_dump_json()
+
+
+def test_an_amount_beyond_what_an_event_may_carry_is_a_bad_amount_error_not_a_crash(tmp_path):
+    import pytest
+
+    from dopomoga.errors import ApplicationError
+
+    huge = {**ROW, "billed_kop": 10**13, "norm_kop": 10**13, "members_covered": 1, "household_size": 1}
+    with pytest.raises(ApplicationError) as failure:  # three rows of 5 * 10**12 each
+        _engine(tmp_path).decide(_claim([huge] * 3, printed=0))
+    assert failure.value.reason_code == "bad_amount" and "10000000000000" in str(failure.value)
