@@ -1,0 +1,180 @@
+"""The pipeline with 1, 2 and 4 replicas per service: does the work spread, does CPU per application stay flat?
+
+    .venv/bin/python bench/scale.py [--n 3000] [--replicas 1 2 4] [--pg URL]
+
+For each replica count R: an embedded Tansu broker (memory storage: this measures the services,
+not the broker's storage), R replicas each of eligibility, calculation and budget (one consumer
+group per service; 4 partitions per topic, so 4 replicas is one partition each), the ledger and
+the grant history on one fresh PostgreSQL database (``--pg`` or ``$DOPOMOGA_TEST_PG``: a server the
+bench may create databases on; ``deploy/test-postgres.sh`` starts one). N applications of a
+the first-come programs of ``PROGRAMS`` (never rationed; eight budget keys) are published at once; the bench waits for every final
+decision and prints, per R:
+
+- applications/s from the first publish to the last final decision;
+- CPU ms per application of every process: each replica, the broker, the PostgreSQL backends
+  serving the services' connections (``pg_stat_activity``), the bench itself, and the total;
+- the share of each service's input events each replica consumed (its
+  ``dopomoga_events_consumed_total``, scraped from its /metrics).
+
+Then the projection: with the CPU per application measured at the largest R and the work spread
+as measured, T(c) = c x 1000 / (CPU ms per application) x efficiency, where efficiency is the
+measured throughput at R divided by what the 2 cores could give at that CPU cost (the share of
+the machine the pipeline got). The model assumes: CPU per application stays flat as replicas
+and cores grow (checked: the table's rows), the work spreads evenly over replicas (checked: the
+shares), the broker and PostgreSQL scale out of the pipeline's cores (not checked here), and the
+only serial stage is one budget year per partition (true by design: see docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.pipeline import cpu_seconds
+from dopomoga.rules.programs import Catalog
+from schemas.events import AllocationSet
+from services.devstack.broker import free_port, start_broker
+from services.devstack.registry import Registry
+from services.devstack.supervisor import ServiceProcess, Supervisor
+from services.devstack.synthetic import SyntheticRegistry
+from services.devstack.watch import Watcher
+from services.platform.topology import PIPELINE, SERVICE_BY_NAME, create_topics
+
+# first-come programs that pay at once in 2024 (visual-disability-utilities and honoured-donors are held
+# for a parameter confirmation since issue 13): eight budget keys, so the budget's partitions all have work
+PROGRAMS = ["zhytomyr.honorary-citizens", "zhytomyr.chornobyl-travel", "zhytomyr.centenarians",
+            "zhytomyr.fuel-compensation-labour-merits", "zhytomyr.children-of-fallen", "zhytomyr.triplets",
+            "zhytomyr.burial-executor", "zhytomyr.fallen-defenders-families"]
+
+
+def consumed(port: int) -> float:
+    """Sum of dopomoga_events_consumed_total of one replica."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as response:
+            text = response.read().decode()
+    except OSError:
+        return float("nan")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("dopomoga_events_consumed_total{"))
+
+
+def postgres_backends(url: str) -> list[int]:
+    """The server processes of the services' connections to the bench's database (their CPU counts too)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"),
+                                     {"d": make_url(url).database}).scalars())
+    finally:
+        engine.dispose()
+
+
+def run(replicas: int, n: int, server: str, catalog: Catalog) -> dict:
+    from services.eligibility.adapters.sql_history import ensure_schema
+    from services.migrate import migrate_ledger
+    from tests.databases import create_database, drop_database
+
+    url = create_database(server, f"scale{replicas}")
+    apps = list(SyntheticRegistry(catalog, seed=20 + replicas, submitted_on="2024-05-06", eligible_share=1.0,
+                                  programs=PROGRAMS).generate(n))
+    ids = {a.application_id for a in apps}
+    try:
+        migrate_ledger(url)
+        ensure_schema(url)
+        with tempfile.TemporaryDirectory() as tmp, start_broker() as broker:
+            create_topics(broker.bootstrap)
+            supervisor = Supervisor()
+            ports: dict[str, int] = {}
+            prefix = f"scale{os.getpid()}r{replicas}-"
+            for name in PIPELINE:
+                for r in range(1, replicas + 1):
+                    label = f"{name}-{r}"
+                    ports[label] = free_port()
+                    env = {"DOPOMOGA_BROKER": broker.url, "DOPOMOGA_VAR": tmp, "DOPOMOGA_APP_PREFIX": prefix,
+                           "PYTHONUNBUFFERED": "1", "DOPOMOGA_DB": url, "DOPOMOGA_HISTORY_DB": url,
+                           f"DOPOMOGA_METRICS_PORT_{name.upper()}": str(ports[label])}
+                    supervisor.add(ServiceProcess(label, SERVICE_BY_NAME[name].module, env, Path(tmp) / f"{label}.log"))
+            with supervisor, Registry(broker.bootstrap) as registry, Watcher(broker.bootstrap) as watcher:
+                for program in PROGRAMS:
+                    registry.command(AllocationSet(
+                        event_id=f"scale-alloc-{program}", occurred_at=dt.datetime(2024, 1, 2, tzinfo=dt.UTC),
+                        program_id=program, year=2024, annual_kop=10**13, plan={"kind": "even"}, amendment_id="scale",
+                        legal_reference="bench"))
+                warm = list(SyntheticRegistry(catalog, seed=99, submitted_on="2024-05-06", eligible_share=1.0,
+                                              programs=PROGRAMS).generate(8 * replicas))
+                registry.publish(warm)
+                assert watcher.wait(lambda o: all(o.seen(a.application_id) for a in warm), 180), "no start"
+                time.sleep(3)  # every replica joined and got its partitions
+                processes = {s.name: s.pid for s in supervisor.services} | {"broker": broker.process.pid, "bench": None}
+                backends = postgres_backends(url)
+                cpu0 = {k: cpu_seconds(pid) for k, pid in processes.items()}
+                pg0 = sum(cpu_seconds(pid) for pid in backends)
+                seen0 = {k: consumed(p) for k, p in ports.items()}
+                started = time.time()
+                registry.publish(apps)
+                ok = watcher.wait(lambda o: all(o.final(i) is not None for i in ids), 600)
+                elapsed = time.time() - started
+                cpu = {k: cpu_seconds(pid) - cpu0[k] for k, pid in processes.items()}
+                cpu["postgres"] = sum(cpu_seconds(pid) for pid in backends) - pg0
+                work = {k: consumed(p) - seen0[k] for k, p in ports.items()}
+                restarts = sum(s.restarts for s in supervisor.services)
+    finally:
+        drop_database(server, url)
+    return {"replicas": replicas, "ok": ok, "rate": len(ids) / elapsed, "cpu": cpu, "work": work, "n": len(ids),
+            "restarts": restarts}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--pg", default=os.environ.get("DOPOMOGA_TEST_PG"))
+    args = parser.parse_args()
+    if not args.pg:
+        sys.exit("give --pg URL or DOPOMOGA_TEST_PG (deploy/test-postgres.sh prints one)")
+    catalog = Catalog.load()
+    results = [run(r, args.n, args.pg, catalog) for r in args.replicas]
+    cores = os.cpu_count() or 1
+    print(f"\n## Scale-out benchmark ({args.n} applications of {len(PROGRAMS)} first-come programs, {cores} cores, "
+          "Tansu memory broker, ledger and grant history on PostgreSQL)\n")
+    print("| replicas per service | applications/s | CPU ms/application: eligibility · calculation · budget · "
+          "broker · PostgreSQL · bench · total | share of each service's events per replica | restarts |")
+    print("|---|---|---|---|---|")
+    for res in results:
+        by_service = {name: sum(v for k, v in res["cpu"].items() if k.startswith(name)) for name in PIPELINE}
+        ms = [by_service[name] / res["n"] * 1000 for name in PIPELINE]
+        ms += [res["cpu"][k] / res["n"] * 1000 for k in ("broker", "postgres", "bench")]
+        shares = []
+        for name in PIPELINE:
+            parts = [res["work"][f"{name}-{r}"] for r in range(1, res["replicas"] + 1)]
+            total = sum(parts) or 1
+            shares.append(f"{name[:4]} " + "/".join(f"{p / total:.0%}" for p in parts))
+        flag = "" if res["ok"] else " (incomplete)"
+        print(f"| {res['replicas']} | {res['rate']:,.0f}{flag} | {' · '.join(f'{m:.2f}' for m in ms)} · "
+              f"**{sum(ms):.2f}** | {'; '.join(shares)} | {res['restarts']} |")
+    last = results[-1]
+    cpu_ms = sum(last["cpu"].values()) / last["n"] * 1000
+    efficiency = last["rate"] / (cores * 1000 / cpu_ms)
+    base = results[0]["rate"]
+    print(f"\nModel: T(c) = c x 1000 / {cpu_ms:.2f} ms x {efficiency:.2f} (CPU per application and the machine share "
+          f"measured at {last['replicas']} replicas); today = {base:,.0f}/s with 1 replica on {cores} cores.\n")
+    print("| cores | projected applications/s | x today |")
+    print("|---|---|---|")
+    for c in (4, 8, 16):
+        projected = c * 1000 / cpu_ms * efficiency
+        print(f"| {c} | {projected:,.0f} | {projected / base:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
