@@ -17,6 +17,7 @@ people in opposite orders deadlock; PostgreSQL aborts one, which exits and repla
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import os
 from collections.abc import Sequence
@@ -31,9 +32,9 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     create_engine,
     delete,
-    func,
     select,
     text,
     update,
@@ -63,6 +64,7 @@ applications = Table(
 )
 _SCHEMA_LOCK = 0x656C696769626C65  # "eligible": one creator of the tables at a time
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_LOCK_ALL = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ks AS bigint[])) AS k ORDER BY k")
 
 
 def _lock_id(key: str) -> int:
@@ -95,8 +97,34 @@ def ensure_schema(url: str) -> None:
         engine.dispose()
 
 
+@functools.cache
+def _count_query(low: bool, high: bool, period: bool) -> Any:
+    """The applications granted to some of ``keys`` in ``programs`` (built once per shape of filter)."""
+    conditions: list[Any] = [grants.c.subject_key.in_(bindparam("keys", expanding=True)),
+                             grants.c.program_id.in_(bindparam("programs", expanding=True)),
+                             grants.c.application_id != bindparam("exclude")]
+    if low:
+        conditions.append(grants.c.granted_on >= bindparam("low"))
+    if high:
+        conditions.append(grants.c.granted_on <= bindparam("high"))
+    if period:
+        conditions.append(grants.c.period == bindparam("period"))
+    return select(grants.c.application_id).where(and_(*conditions)).distinct()
+
+
+_Q_KNOWN = select(applications.c.fingerprint, applications.c.source).where(
+    applications.c.application_id == bindparam("id"))
+_Q_DECISION = select(applications.c.decision).where(applications.c.application_id == bindparam("id"))
+
+
 class SqlGrantHistory:
-    """``GrantHistory`` on SQLAlchemy: one connection, one open transaction per batch (``commit``)."""
+    """``GrantHistory`` on SQLAlchemy: one connection, one open transaction per batch (``commit``).
+
+    Round trips are what an application costs here (bench/scale.py): a batch's new grants and
+    remembered applications are kept in memory (counted by ``count`` like stored ones) and written
+    in one statement each at ``commit``, in the same transaction and before it ends, so the
+    subjects' locks still cover them; the subjects' locks are taken in one statement.
+    """
 
     def __init__(self, url: str):
         ensure_schema(url)
@@ -106,20 +134,31 @@ class SqlGrantHistory:
         self._conn: Connection = self.engine.connect()
         self._conn.begin()
         self._locked: set[str] = set()
-
-    # -- GrantHistory port ------------------------------------------------------------------
-    def record(self, grant: Grant, status: str = "provisional") -> None:
-        rows = [{"subject_key": key, "application_id": grant.application_id, "program_id": grant.program_id,
-                 "granted_on": grant.on.isoformat(), "period": grant.period, "status": status} for key in grant.keys]
-        statement = self._insert(grants)
+        self._grants: dict[tuple[str, str], dict[str, Any]] = {}  # (subject, application) -> row, not yet written
+        self._known: dict[str, dict[str, Any]] = {}  # application id -> row, not yet written
+        self._pending_of: dict[str, set[str]] = {}  # subject -> its applications in self._grants
+        upsert = self._insert(grants)
         # A provisional record never downgrades a confirmed one.
-        statement = statement.on_conflict_do_update(
+        self._upsert_grants = upsert.on_conflict_do_update(
             index_elements=["subject_key", "application_id"],
             set_={"status": text(f"CASE WHEN {grants.name}.status = 'final' THEN 'final' ELSE excluded.status END")},
         )
-        self._conn.execute(statement, rows)
+        self._insert_known = self._insert(applications).on_conflict_do_nothing()
+
+    # -- GrantHistory port ------------------------------------------------------------------
+    def record(self, grant: Grant, status: str = "provisional") -> None:
+        for key in grant.keys:
+            pending = self._grants.get((key, grant.application_id))
+            if pending is not None and pending["status"] == "final":
+                status = "final"
+            self._pending_of.setdefault(key, set()).add(grant.application_id)
+            self._grants[(key, grant.application_id)] = {
+                "subject_key": key, "application_id": grant.application_id, "program_id": grant.program_id,
+                "granted_on": grant.on.isoformat(), "period": grant.period, "status": status}
 
     def forget(self, application_id: str) -> None:
+        for pending in [k for k in self._grants if k[1] == application_id]:
+            del self._grants[pending]
         self._conn.execute(delete(grants).where(grants.c.application_id == application_id))
 
     def count(self, keys: Sequence[str], program_ids: Sequence[str], start: dt.date | None, end: dt.date | None,
@@ -127,28 +166,43 @@ class SqlGrantHistory:
         if not keys or not program_ids:
             return 0
         self._lock(keys)
-        conditions: list[Any] = [grants.c.subject_key.in_(list(keys)), grants.c.program_id.in_(list(program_ids)),
-                                 grants.c.application_id != exclude_application]
-        if start is not None:
-            conditions.append(grants.c.granted_on >= start.isoformat())
-        if end is not None:
-            conditions.append(grants.c.granted_on <= end.isoformat())
-        if period is not None:
-            conditions.append(grants.c.period == period)
-        query = select(func.count(grants.c.application_id.distinct())).where(and_(*conditions))
-        return int(self._conn.execute(query).scalar() or 0)
+        low, high = (start.isoformat() if start else None), (end.isoformat() if end else None)
+        params = {"keys": list(keys), "programs": list(program_ids), "exclude": exclude_application,
+                  "low": low, "high": high, "period": period}
+        found = set(self._conn.execute(_count_query(low is not None, high is not None, period is not None),
+                                       params).scalars())
+        for key in set(keys):
+            for application_id in self._pending_of.get(key, ()):
+                row = self._grants.get((key, application_id))
+                if (row is not None and row["program_id"] in program_ids and application_id != exclude_application
+                        and (low is None or row["granted_on"] >= low) and (high is None or row["granted_on"] <= high)
+                        and (period is None or row["period"] == period)):
+                    found.add(application_id)
+        return len(found)
 
     def _lock(self, keys: Sequence[str]) -> None:
-        """Hold each subject's lock until this batch commits (PostgreSQL; SQLite has one writer)."""
+        """Hold each subject's lock until this batch commits (PostgreSQL; SQLite has one writer).
+        One statement for all of them, in a fixed order."""
         if not self.postgres:
             return
-        for key in sorted(set(keys) - self._locked):
-            self._conn.execute(_LOCK, {"k": _lock_id(key)})
-            self._locked.add(key)
+        new = sorted(set(keys) - self._locked)
+        if new:
+            self._conn.execute(_LOCK_ALL, {"ks": sorted(_lock_id(key) for key in new)})
+            self._locked.update(new)
+
+    def _flush(self) -> None:
+        if self._grants:
+            self._conn.execute(self._upsert_grants, list(self._grants.values()))
+            self._grants.clear()
+            self._pending_of.clear()
+        if self._known:
+            self._conn.execute(self._insert_known, list(self._known.values()))
+            self._known.clear()
 
     # -- feedback from final payout decisions ------------------------------------------------
     def confirm(self, application_id: str, fallback: Grant | None = None) -> None:
         """As ``SqliteGrantHistory.confirm``: make the grant final, or record the paid person's."""
+        self._flush()
         if fallback is not None:
             recorded = set(self._conn.execute(
                 select(grants.c.subject_key).where(grants.c.application_id == application_id)).scalars())
@@ -158,38 +212,48 @@ class SqlGrantHistory:
             update(grants).where(grants.c.application_id == application_id).values(status="final")).rowcount
         if not updated and fallback is not None:
             self.record(fallback, status="final")
+            self._flush()
 
     def known_application(self, application_id: str) -> tuple[str, str] | None:
-        row = self._conn.execute(select(applications.c.fingerprint, applications.c.source)
-                                 .where(applications.c.application_id == application_id)).first()
+        pending = self._known.get(application_id)
+        if pending is not None:
+            return pending["fingerprint"], pending["source"]
+        row = self._conn.execute(_Q_KNOWN, {"id": application_id}).first()
         return None if row is None else (row[0], row[1])
 
     def remember_application(self, application_id: str, fingerprint: str, source: str,
                              decision: bytes | None = None) -> None:
-        statement = self._insert(applications).values(application_id=application_id, fingerprint=fingerprint,
-                                                      source=source, decision=decision).on_conflict_do_nothing()
-        self._conn.execute(statement)
+        self._known.setdefault(application_id, {"application_id": application_id, "fingerprint": fingerprint,
+                                                "source": source, "decision": decision})
 
     def decision_of(self, application_id: str) -> bytes | None:
-        value = self._conn.execute(select(applications.c.decision)
-                                   .where(applications.c.application_id == application_id)).scalar()
+        pending = self._known.get(application_id)
+        if pending is not None:
+            return pending["decision"]
+        value = self._conn.execute(_Q_DECISION, {"id": application_id}).scalar()
         return None if value is None else bytes(value)
 
     def status(self, application_id: str) -> str | None:
+        self._flush()
         return self._conn.execute(select(grants.c.status).where(grants.c.application_id == application_id)
                                   .limit(1)).scalar()
 
     def commit(self) -> None:
+        self._flush()
         self._conn.commit()
         self._locked.clear()
         self._conn.begin()
 
     def rollback(self) -> None:
+        self._grants.clear()
+        self._pending_of.clear()
+        self._known.clear()
         self._conn.rollback()
         self._locked.clear()
         self._conn.begin()
 
     def close(self) -> None:
+        self._flush()
         self._conn.commit()
         self._conn.close()
         self.engine.dispose()
