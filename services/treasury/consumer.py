@@ -226,9 +226,9 @@ class Follower:
             except (ExportError, OSError) as exc:
                 EVENTS_DEAD_LETTERED.labels(SERVICE, "export_failed").inc()
                 self.failed.add((program_id, period))
-                if self.log:  # the reason names files and totals, never a payee
+                if self.log:  # the reason up to its first colon: what failed, never the XSD's quoted value
                     self.log.error("export_failed", program=program_id, period=period,
-                                   error_type=type(exc).__name__, reason=str(exc)[:300])
+                                   error_type=type(exc).__name__, reason=str(exc).split(":", 1)[0][:200])
                 continue
             self.failed.discard((program_id, period))
             written.append(result.directory)

@@ -177,3 +177,24 @@ def test_a_ledger_export_of_annex7_pays_two_days_before_the_contract(tmp_path):
     assert control["execution_date"] == "2021-03-10"  # the earlier contract (Fri 12th) minus two days
     plain = export.export_period(FakeLedger(decisions), decisions[0].program_id, "2021-03", tmp_path / "plain")
     assert json.loads((plain.directory / "bank.control.json").read_text())["execution_date"] == "2021-03-02"
+
+
+def test_an_export_failure_is_logged_without_the_validators_quoted_value(tmp_path, monkeypatch):
+    logged = []
+
+    class Log:
+        def error(self, event, **fields):
+            logged.append((event, fields))
+
+        def info(self, *args, **kwargs):
+            pass
+
+    def invalid(*args, **kwargs):
+        raise ExportError("the pain.001 document does not validate against pain.001.001.03.xsd: "
+                          "value 'Петренко Олена Іванівна UA213223130000026007233566001' is too long")
+
+    monkeypatch.setattr(consumer, "export_registers", invalid)
+    follower = Follower(tmp_path / "out", Spool(tmp_path / "spool"), log=Log())
+    _feed(follower, payouts(2))
+    assert logged and "Петренко" not in str(logged) and "UA2132" not in str(logged)
+    assert "does not validate" in logged[0][1]["reason"]
