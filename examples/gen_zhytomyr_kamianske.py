@@ -14,16 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import sys
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from schemas.events import Applicant, ApplicationSubmitted, Payment  # noqa: E402
-from tests.factories import edrpou  # noqa: E402
+from schemas.events import Applicant, ApplicationSubmitted, Payment
+from tests.factories import edrpou
 
 HERE = Path(__file__).resolve().parent
 IBAN = "UA213223130000026007233566001"  # checksum-valid synthetic UA IBAN (bank code 322313)
