@@ -38,6 +38,7 @@ from schemas.events import (
     PayoutDecided,
 )
 from services.gateway.auth import FailureLimiter, KeyStore, Principal, api_key_check
+from services.gateway.confirmations import install as install_confirmations
 from services.gateway.docs_assets import install as install_docs
 from services.gateway.ingest import IngestLog, admit_allocation, admit_applications
 from services.gateway.limits import BodyLimit
@@ -425,6 +426,8 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         key = command_key(event.program_id, event.period, event.district)
         gw().publish(BUDGET_COMMANDS, key, event.model_dump_json().encode("utf-8"))
         return CommandAccepted(event_id=event.event_id, event_type=event.event_type, topic=BUDGET_COMMANDS, key=key)
+
+    install_confirmations(app, gw, Depends(require("approver")), _program, ERRORS)  # POST /budget/confirmations
 
     # -- service ----------------------------------------------------------------------------------
     @app.get("/healthz", tags=["service"])
