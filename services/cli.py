@@ -33,8 +33,8 @@ app.command("migrate")(migrate)  # every store's schema to head, before the serv
 
 
 def main() -> None:
-    """The console script: errors are one plain line, never a traceback (services/cli_errors.py)."""
-    from services.cli_errors import run
+    """The console script: errors are one plain line, never a traceback (services/platform/cli_errors.py)."""
+    from services.platform.cli_errors import run
 
     run(app)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.cli_errors import explain, run
+from services.platform.cli_errors import explain, run
 
 
 def test_errors_are_one_plain_line(capsys, monkeypatch):
