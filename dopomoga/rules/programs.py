@@ -6,6 +6,9 @@ reads declared names, and evaluates each one once on sample inputs of the declar
 types, so a condition that is not boolean, or a formula that is not an integer
 amount of kopiyky, fails at load - with the file, the rule and the position - and
 never on a citizen's application.
+
+(About 455 lines: compiling a version - conditions, items, flags, the combined CEL list, the
+calculation shown to the citizen - is one procedure; the format itself is in program_file.py.)
 """
 
 from __future__ import annotations

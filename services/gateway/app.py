@@ -1,5 +1,8 @@
 """Operator and registry gateway (FastAPI): ``uvicorn services.gateway.app:app``.
 
+(About 455 lines: the API's routes in one place; the console, auth, ingest, limits, status store,
+docs assets and confirmations each have their own module beside it.)
+
 - registries ``POST /applications`` (one or a batch) -> topic ``applications`` (202, idempotent);
 - operators read programs, parameters, budgets and decisions (role ``viewer``);
 - budget administrators set allocations and close periods -> topic ``budget-commands``;
