@@ -127,16 +127,9 @@ class Program:
         return chosen, chosen.effective_to is not None and on > chosen.effective_to
 
     def version_on(self, on: dt.date) -> CompiledVersion:
-        chosen = None
-        for version in self.versions:
-            if version.effective_from <= on:
-                chosen = version
-        if chosen is None:
-            raise ProgramError(
-                f"program {self.id!r} has no rules in force on {on.isoformat()}: "
-                f"its first version takes effect on {self.versions[0].effective_from.isoformat()}"
-            )
-        if chosen.effective_to is not None and on > chosen.effective_to:
+        """The version in force on ``on``; an error before the first one and after the last one's term."""
+        chosen, ended = self.version_for(on)
+        if ended:
             raise ProgramError(
                 f"program {self.id!r} has no rules in force on {on.isoformat()}: "
                 f"the version of {chosen.effective_from.isoformat()} ended on {chosen.effective_to.isoformat()}"
