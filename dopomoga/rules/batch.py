@@ -39,7 +39,7 @@ from dopomoga.errors import ApplicationError
 from dopomoga.rules.engine import Encoded, Engine
 from dopomoga.rules.history import Grant, InMemoryHistory
 from dopomoga.rules.programs import Catalog
-from dopomoga.rules.windows import subject_keys
+from dopomoga.rules.windows import counted_keys
 from schemas.events import ApplicationSubmitted
 
 Outcome = tuple[int, Encoded | None, dict[str, Any] | None]
@@ -66,16 +66,7 @@ def rule_error(number: int, application: ApplicationSubmitted, exc: ApplicationE
 
 def history_keys(engine: Engine, application: ApplicationSubmitted) -> tuple[str, ...]:
     """Every subject key the application's history counts and frequency limit would count by."""
-    spec = engine.scopes.plan(application.program_id).program.spec
-    scopes = [h.scope for h in spec.history.values()]
-    if spec.frequency.limit is not None:
-        scopes.append(spec.frequency.limit.scope)
-    keys: list[str] = []
-    for scope in scopes:
-        for key in [application.applicant.subject_key] if scope == "person" else subject_keys(scope, application):
-            if key not in keys:
-                keys.append(key)
-    return tuple(keys)
+    return counted_keys(engine.scopes.plan(application.program_id).program, application)
 
 
 def _parsed(first: int, lines: list[str]) -> Iterator[tuple[int, ApplicationSubmitted | None, dict[str, Any] | None]]:

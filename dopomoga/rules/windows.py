@@ -58,6 +58,20 @@ def history_count(history: GrantHistory, program: Program, application: Applicat
     )
 
 
+def counted_keys(program: Program, application: ApplicationSubmitted) -> tuple[str, ...]:
+    """Every subject key the program's history counts and frequency limit count by, for this application."""
+    spec = program.spec
+    scopes = [h.scope for h in spec.history.values()]
+    if spec.frequency.limit is not None:
+        scopes.append(spec.frequency.limit.scope)
+    keys: list[str] = []
+    for scope in scopes:
+        for key in [application.applicant.subject_key] if scope == "person" else subject_keys(scope, application):
+            if key not in keys:
+                keys.append(key)
+    return tuple(keys)
+
+
 def grant_for(program: Program, application: ApplicationSubmitted) -> Grant:
     """The history record of a granted application (all keys any scope may ask for)."""
     scopes = {h.scope for h in program.spec.history.values()}
