@@ -29,10 +29,16 @@ def pg_server_url() -> str | None:
     pytest.skip("no PostgreSQL (DOPOMOGA_TEST_PG unset; `make test` starts one with deploy/test-postgres.sh)")
 
 
-def _admin(server: str):
+def _admin(server: str, statement: str) -> None:
+    """Run one statement outside a transaction (CREATE / DROP DATABASE) on ``server``."""
     from sqlalchemy import create_engine
 
-    return create_engine(server, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(statement)
+    finally:
+        admin.dispose()
 
 
 def create_database(server: str, prefix: str = "t") -> str:
@@ -40,25 +46,14 @@ def create_database(server: str, prefix: str = "t") -> str:
     from sqlalchemy.engine import make_url
 
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = _admin(server)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.dispose()
+    _admin(server, f'CREATE DATABASE "{name}"')
     return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(server: str, url: str) -> None:
     from sqlalchemy.engine import make_url
 
-    name = make_url(url).database
-    admin = _admin(server)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    _admin(server, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 @pytest.fixture
