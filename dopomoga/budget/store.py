@@ -235,9 +235,10 @@ def city_scope(program_id: str) -> str:
 def lock_keys(event: Any, scope: Callable[[str], str] = city_scope) -> set[str]:
     """The budget scopes (``<scope>:<year>``) an input may read or write.
 
-    A claim: its budget year. An allocation: its year and the year before (it pays what that
-    year carried over). A month's close: its year, and the next for December (payables). A
-    parameter confirmation: its year. Anything else: every budget (``*``)."""
+    A claim: its budget year, and the next for a December claim (a late one moves to January). An
+    allocation: its year and the year before (it pays what that year carried over). A month's
+    close: its year, and the next for December (payables). A parameter confirmation: its year.
+    Anything else: every budget (``*``)."""
     program_id = getattr(event, "program_id", None)
     if not isinstance(program_id, str):
         return {_GLOBAL_SCOPE}
@@ -251,8 +252,8 @@ def lock_keys(event: Any, scope: Callable[[str], str] = city_scope) -> set[str]:
     years = {year}
     if kind == "AllocationSet":
         years.add(year - 1)
-    elif kind == "PeriodClosed" and isinstance(period, str) and period[5:7] == "12":
-        years.add(year + 1)
+    elif kind in ("PeriodClosed", "EntitlementCalculated") and isinstance(period, str) and period[5:7] == "12":
+        years.add(year + 1)  # December: what is deferred or arrives late moves into the next year
     elif kind not in ("EntitlementCalculated", "PeriodClosed", "ParameterConfirmed"):
         return {_GLOBAL_SCOPE}
     return {f"{scope(program_id)}:{y}" for y in years}

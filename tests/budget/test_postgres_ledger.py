@@ -79,5 +79,12 @@ def test_the_budget_scopes_an_input_locks():
     assert lock_keys(close("zhytomyr.centenarians", "2023-05", at=at)) == {"zhytomyr:2023"}
     assert lock_keys(close("zhytomyr.centenarians", "2023-12", at=at)) == {"zhytomyr:2023", "zhytomyr:2024"}
     assert lock_keys(object()) == {"*"}  # unknown: every budget
+    from dopomoga.rules.programs import Catalog
+    from tests.budget.conftest import entitlement
+
+    catalog = Catalog.load()
+    claim = entitlement(catalog, "zhytomyr.centenarians", "lk-1", 100, "2023-12")
+    assert lock_keys(claim) == {"zhytomyr:2023", "zhytomyr:2024"}  # a late December claim moves to January
+    assert lock_keys(entitlement(catalog, "zhytomyr.centenarians", "lk-2", 100, "2023-06")) == {"zhytomyr:2023"}
     assert lock_keys(allocation("zhytomyr.centenarians", 2023, 100), scope=lambda p: p) == {
         "zhytomyr.centenarians:2023", "zhytomyr.centenarians:2022"}
