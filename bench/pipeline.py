@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kafka import KafkaConsumer, TopicPartition
 
+from dopomoga.budget.commands import confirmations_of_inferred
 from dopomoga.rules.programs import Catalog
 from schemas.events import AllocationSet
 from services.devstack.broker import start_broker
@@ -119,6 +120,10 @@ def main() -> None:
                 event_id="bench-alloc", occurred_at=dt.datetime(2024, 1, 2, tzinfo=dt.UTC), program_id=args.program,
                 year=2024, annual_kop=10**13, plan={"kind": "even"}, amendment_id="bench", legal_reference="bench",
             ))
+            for command in confirmations_of_inferred(  # an inferred amount is paid only once confirmed
+                    catalog.get(args.program), 2024, document="bench", confirmed_by="bench",
+                    occurred_at=dt.datetime(2024, 1, 2, 1, tzinfo=dt.UTC)):
+                registry.command(command)
             # warm-up: wait until the services have joined (one application end to end)
             warm = list(SyntheticRegistry(catalog, seed=10, submitted_on="2024-05-06", eligible_share=1.0,
                                           programs=[args.program]).generate(1))
