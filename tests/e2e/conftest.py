@@ -130,6 +130,7 @@ def browser(stack):
                                               "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
+    driver.implicitly_wait(3)  # a find waits briefly for an element a page is still rendering
     driver.downloads = downloads  # type: ignore[attr-defined]
     yield driver
     driver.quit()

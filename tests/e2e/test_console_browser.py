@@ -31,6 +31,14 @@ def sign_in(browser, base: str, who: str) -> None:
     WebDriverWait(browser, 15).until(ec.presence_of_element_located((By.ID, "who")))
 
 
+def follow(browser, target) -> None:
+    """Click a link or a submit button that loads a page, and wait until the new page replaced the old
+    (a find right after a click can otherwise hit the old page: stale or missing elements)."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    target.click()
+    WebDriverWait(browser, 20).until(ec.staleness_of(old))
+
+
 def element(browser, ident: str, timeout: float = 15):
     """The element with this id once the page that has it has loaded (after a form post)."""
     return WebDriverWait(browser, timeout).until(ec.presence_of_element_located((By.ID, ident)))
@@ -62,11 +70,11 @@ def test_every_role_signs_in_and_sees_the_development_banner(stack, browser, sho
 
 def test_viewer_finds_an_application_and_opens_its_decision(stack, browser, shot):
     sign_in(browser, stack["base"], "viewer")
-    browser.find_element(By.LINK_TEXT, "Заяви").click()  # one click from the start page...
+    follow(browser, browser.find_element(By.LINK_TEXT, "Заяви"))  # one click from the start page...
     browser.find_element(By.ID, "q").send_keys("e2e-cent-0")
-    browser.find_element(By.ID, "search").click()
-    browser.find_element(By.LINK_TEXT, "e2e-cent-0").click()  # ...and the decision is the second
-    sentence = browser.find_element(By.ID, "sentence").text
+    follow(browser, browser.find_element(By.ID, "search"))
+    follow(browser, browser.find_element(By.LINK_TEXT, "e2e-cent-0"))  # ...and the decision is the second
+    sentence = element(browser, "sentence").text
     assert "Призначено" in sentence and "захід 1.1.12" in sentence
     assert "Коефіцієнт" in text(browser) and browser.find_element(By.ID, "conditions").is_displayed()
     assert browser.find_element(By.ID, "parameters").is_displayed() and "грн" in browser.find_element(By.ID, "payout-amount").text
@@ -81,12 +89,12 @@ def test_viewer_finds_an_application_and_opens_its_decision(stack, browser, shot
 
 def test_registry_corrects_a_dead_letter_and_it_is_decided(stack, browser, shot):
     sign_in(browser, stack["base"], "registry")
-    browser.find_element(By.LINK_TEXT, "Відхилені").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "Відхилені"))
     row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#dead-letters-table tbody tr")
                if "e2e-missing-fact" in r.text)
     assert "missing_fact" in row.text
-    row.find_element(By.CSS_SELECTOR, "a.dl-link").click()
-    box = browser.find_element(By.ID, "correction")
+    follow(browser, row.find_element(By.CSS_SELECTOR, "a.dl-link"))
+    box = element(browser, "correction")
     corrected = box.get_attribute("value").replace('"facts": {}', '"facts": {"resident_of_community": true}')
     assert "resident_of_community" in corrected
     browser.execute_script("arguments[0].value = arguments[1];", box, corrected)
@@ -98,8 +106,8 @@ def test_registry_corrects_a_dead_letter_and_it_is_decided(stack, browser, shot)
     api = stack["api"]
     wait_for(lambda: api.get("/applications/e2e-missing-fact-r1").json()["status"] == "decided", 60)
     assert api.get("/applications/e2e-missing-fact").json()["status"] == "dead_lettered"  # the original stays
-    linked.find_element(By.TAG_NAME, "a").click()
-    assert "Призначено" in browser.find_element(By.ID, "sentence").text or "відкладено" in text(browser)
+    follow(browser, linked.find_element(By.TAG_NAME, "a"))
+    assert "Призначено" in element(browser, "sentence").text or "відкладено" in text(browser)
 
 
 def test_admin_closes_april_and_the_coefficient_changes(stack, browser, shot):
@@ -108,16 +116,16 @@ def test_admin_closes_april_and_the_coefficient_changes(stack, browser, shot):
     before = overview_coefficient(browser, stack["base"], "2023-04")
     assert before in ("50,00 %", "66,67 %")
     shot("-before")
-    browser.find_element(By.LINK_TEXT, "Бюджет").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "Бюджет"))
     Select(browser.find_element(By.ID, "budget-program")).select_by_value(CENT)
     browser.find_element(By.NAME, "year").clear()
     browser.find_element(By.NAME, "year").send_keys("2023")
-    browser.find_element(By.ID, "budget-show").click()
-    browser.find_element(By.CSS_SELECTOR, 'tr[data-period="2023-04"] a.close-link').click()
+    follow(browser, browser.find_element(By.ID, "budget-show"))
+    follow(browser, browser.find_element(By.CSS_SELECTOR, 'tr[data-period="2023-04"] a.close-link'))
     browser.find_element(By.ID, "close-month").click()  # without the confirmation box: refused
     assert browser.current_url.endswith("/console/budget/close") or "Підтвердіть" in text(browser)
     browser.find_element(By.ID, "confirm-close").click()
-    browser.find_element(By.ID, "close-month").click()
+    follow(browser, browser.find_element(By.ID, "close-month"))
     assert "Надіслано" in element(browser, "flash").text
     wait_for(lambda: overview_coefficient(browser, stack["base"], "2023-04") == "100,00 %", 60)
     assert "Закрито" in browser.find_element(By.CSS_SELECTOR, f'tr[data-program="{CENT}"]').text
@@ -167,10 +175,12 @@ def test_download_a_register_and_a_report(stack, browser, shot):
     link.click()
     shot("-registers")
     wait_for(lambda: (downloads / name).exists() and (downloads / name).stat().st_size > 0, 20)
-    browser.find_element(By.LINK_TEXT, "Звіти").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "Звіти"))
     browser.find_element(By.NAME, "year").clear()
-    browser.find_element(By.NAME, "year").send_keys("2023\n")
-    browser.find_element(By.ID, "download-need").click()
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.NAME, "year").send_keys("2023\n")  # Enter submits the year form
+    WebDriverWait(browser, 20).until(ec.staleness_of(old))
+    element(browser, "download-need").click()
     report = wait_for(lambda: (downloads / "need-2023.csv").exists() and (downloads / "need-2023.csv"), 20)
     wait_for(lambda: report.read_text(encoding="utf-8-sig").strip().splitlines()[-1].startswith("TOTAL"), 10)
     assert CENT in report.read_text(encoding="utf-8-sig")
