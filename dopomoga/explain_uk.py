@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from dopomoga.money import format_uah, fraction_str, round_half_up
+from dopomoga.periods import int_to_date
 
 FREQUENCY_UK = {"one_off": "одноразово", "monthly": "щомісячно", "yearly": "щорічно", "per_claim": "за розрахунком"}
 MONTHS_UK = (
@@ -68,7 +69,7 @@ def render_calculation(parts: Calculation, scope: Mapping[str, Any]) -> str:
         elif spec == "x100" and type(value) is int:
             out.append(f"{value // 100},{value % 100:02d}")
         elif spec == "date" and type(value) is int and value > 0:
-            out.append(f"{value % 100:02d}.{value // 100 % 100:02d}.{value // 10000}")
+            out.append(date_uk(int_to_date(value)))
         else:
             out.append(str(value))
     return "".join(out)
@@ -96,9 +97,14 @@ def granted_sentence(amount_kop: int, frequency: str, period: str, tail: str, ca
     )
 
 
+def date_uk(value: Any) -> str:
+    """A date as Ukrainian documents write it: 12.05.2021."""
+    return f"{value.day:02d}.{value.month:02d}.{value.year}"
+
+
 def term_ended(effective_to: Any) -> str:
     """The default reason when an application falls after the programme's term."""
-    end = f"{effective_to.day:02d}.{effective_to.month:02d}.{effective_to.year}" if effective_to else ""
+    end = date_uk(effective_to) if effective_to else ""
     return f"строк дії програми закінчився {end}; після цієї дати виплата за нею не призначається"
 
 

@@ -39,6 +39,7 @@ from dopomoga.explain_uk import (
     render_calculation,
     term_ended,
 )
+from dopomoga.periods import int_to_date
 from dopomoga.rules.expressions import Expression
 from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
 from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems
@@ -346,9 +347,9 @@ class Engine:
 
 
 def _iso_date(context: Context) -> str:
-    value = context.scope.get("period_start") if context.program.spec.rules_on == "period_start" else \
-        context.scope.get("submitted_on")
-    return f"{value // 10000:04d}-{value // 100 % 100:02d}-{value % 100:02d}" if isinstance(value, int) else ""
+    """The date that chose the rule version (what the programme_term condition shows)."""
+    name = "period_start" if context.program.spec.rules_on == "period_start" else "submitted_on"
+    return int_to_date(context.scope[name]).isoformat()
 
 
 def _row_checks(items: CompiledItems, amount_clause: str, dates: frozenset[str]) -> tuple[tuple[Any, ...], ...]:
