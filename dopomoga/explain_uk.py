@@ -97,6 +97,12 @@ def granted_sentence(amount_kop: int, frequency: str, period: str, tail: str, ca
     )
 
 
+def excluded_rows_sentence(rows: Iterable[tuple[int, str]]) -> str:
+    """«Не враховано: рядок 2 — причина (пункт); рядок 5 — …»: the rows of a register or list that
+    a granted amount does not count, each with its reason and clause, so a provider sees which."""
+    return "Не враховано: " + "; ".join(f"рядок {number} — {reasons}" for number, reasons in rows) + "."
+
+
 def date_uk(value: Any) -> str:
     """A date as Ukrainian documents write it: 12.05.2021."""
     return f"{value.day:02d}.{value.month:02d}.{value.year}"

@@ -34,6 +34,7 @@ from typing import Any
 from dopomoga.errors import ApplicationError
 from dopomoga.explain_uk import (
     eligible_sentence,
+    excluded_rows_sentence,
     granted_sentence,
     refusal_sentence,
     render_calculation,
@@ -161,6 +162,7 @@ class Engine:
             checks = _row_checks(items, version.amount_clause_uk, dates)
             formula_shown = shown(items.formula, dates)
             total = 0
+            excluded = context.excluded
             for index, row in enumerate(scope.get(items.of, [])):
                 row_scope = {**scope, **row}
                 # One call per item (its checks and amount); one call per rule if it fails, to name it.
@@ -169,9 +171,13 @@ class Engine:
                 except (TypeError, RuntimeError, ValueError):
                     values = None
                 included = True
+                reasons: list[str] = []
                 for position, (step, clause, expression, exclude_uk, names) in enumerate(checks):
                     passed = values[position] if values is not None else self._run(expression, row_scope, context)
                     included = included and passed
+                    if not passed:  # the row filter's clause is the amount's, which the sentence cites already
+                        reasons.append((exclude_uk or "рядок не відповідає умовам") if step == "include"
+                                       else f"{exclude_uk} ({clause})")
                     trace.append({
                         "step": f"item:{index + 1}:{step}",
                         "clause": clause,
@@ -180,9 +186,11 @@ class Engine:
                         "result": passed if passed else f"{passed} — {exclude_uk or ''}".strip(),
                     })
                 if not included:
+                    excluded.append((index + 1, "; ".join(reasons)))
                     continue
                 value = values[-1] if values is not None else self._run(items.formula, row_scope, context)
                 self._check_amount(value, context, f"item {index + 1}")
+                row_scope["item_amount"] = value  # what a row's flag may compare (a printed sum)
                 trace.append({
                     "step": f"item:{index + 1}:amount",
                     "clause": version.amount_clause_uk,
@@ -276,6 +284,8 @@ class Engine:
                 amount, spec.frequency.kind, context.period, context.vplan.granted_tail,
                 render_calculation(calculation, context.scope) if calculation else None,
             )
+            if context.excluded:
+                explanation += " " + excluded_rows_sentence(context.excluded)
         else:
             explanation = refusal_sentence(spec.title.uk, spec.legal_basis.act_uk, conditions)
         district = application.applicant.district if spec.budget.by_district else None

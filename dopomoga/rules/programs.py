@@ -278,9 +278,11 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
                                   c.source)
                 for c in _unique(spec_items.conditions, f"{label}: items condition")
             )
+            flag_known = item_known | {"item_amount"}  # a row's flag may read the row's computed amount
+            flag_scope = {**item_scope, "item_amount": 100}
             row_flags = tuple(
                 CompiledFlag(f.id, f.clause_uk, f.flag_uk,
-                             _compiled(f.when, f"{label}: rule 'items.flags.{f.id}'", item_known, item_scope, bool),
+                             _compiled(f.when, f"{label}: rule 'items.flags.{f.id}'", flag_known, flag_scope, bool),
                              f.source)
                 for f in _unique(spec_items.flags, f"{label}: items flag")
             )

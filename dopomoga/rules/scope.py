@@ -65,7 +65,7 @@ class VersionPlan:
 class Context:
     """One application's scope, with the program, the rule version in force and the parameters used."""
 
-    __slots__ = ("ended", "flags", "missing", "parameters", "pending", "period", "plan", "program", "scope",
+    __slots__ = ("ended", "excluded", "flags", "missing", "parameters", "pending", "period", "plan", "program", "scope",
                  "version", "vplan")
 
     def __init__(self, plan: ProgramPlan, version: CompiledVersion, vplan: VersionPlan, scope: dict[str, Any],
@@ -82,6 +82,7 @@ class Context:
         self.pending = pending  # parameters used whose values await an operator's confirmation
         self.ended = False  # the application falls after the version's term (effective_to)
         self.flags: list[dict[str, Any]] = []  # raised non-refusing checks (operator section)
+        self.excluded: list[tuple[int, str]] = []  # item rows not counted: (row number, the reasons)
 
 
 def shown(expression: Expression, dates: frozenset[str]) -> Shown:

@@ -63,6 +63,26 @@ def test_a_row_of_another_category_and_a_row_with_more_members_than_the_househol
     assert "item:2:amount" not in out and "item:3:amount" not in out and "item:4:amount" not in out
 
 
+def test_the_provider_s_decision_names_each_register_row_it_did_not_count_with_the_reason_and_the_clause(engine):
+    rows = [row("ato_serviceman"), row("veteran", account="002"), row("ato_serviceman", members=5, account="003")]
+    decision = engine.decide(register(ATO, rows, printed=750_00))
+    text = decision.explanation_uk
+    assert text.startswith("Призначено 750,00\xa0грн")
+    tail = text[text.index("Не враховано: "):]
+    clause = next(c.clause for c in decision.conditions)  # any clause: the row reasons cite their own
+    assert tail.startswith("Не враховано: рядок 2 — пільговик не є військовослужбовцем")
+    assert "; рядок 3 — кількість осіб, на яких поширюється пільга" in tail
+    assert "рядок 1 " not in tail and clause  # the counted row is not listed
+    for number in (2, 3):  # each reason carries the clause of its row condition, as in the trace
+        step = next(s for s in decision.trace if s.step.startswith(f"item:{number}:") and str(s.result).startswith("False"))
+        assert f"({step.clause})" in tail
+
+
+def test_a_register_whose_rows_all_count_gets_no_list_of_excluded_rows(engine):
+    decision = engine.decide(register(ATO, [row("ato_serviceman")], printed=750_00))
+    assert "Не враховано" not in decision.explanation_uk
+
+
 def test_a_provider_s_printed_total_that_differs_is_flagged_for_reconciliation_but_the_computed_sum_is_paid(engine):
     decision = engine.decide(register(ATO, [row("ato_serviceman", billed=900_00)], printed=1_000_00))
     assert decision.eligible and decision.amount_kop == 675_00
