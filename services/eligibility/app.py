@@ -12,6 +12,7 @@ from __future__ import annotations
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.history import Grant
 from dopomoga.rules.programs import Catalog
+from dopomoga.rules.windows import counted_keys
 from schemas.events import PayoutDecided
 from services.eligibility.adapters.history import SqliteGrantHistory
 from services.eligibility.adapters.sql_history import SqlGrantHistory, history_url
@@ -19,7 +20,7 @@ from services.eligibility.boundary import admit, conflict_reason, content_finger
 from services.platform.config import settings
 from services.platform.observability import decision_counter
 from services.platform.rejections import Rejection, Source, decode
-from services.platform.runtime import StreamService
+from services.platform.runtime import Output, StreamService
 from services.platform.topology import APPLICATIONS, ELIGIBILITY_DECISIONS, PAYOUT_DECISIONS
 
 cfg = settings("eligibility")
@@ -35,8 +36,9 @@ engine = Engine(catalog, history)
 app = service.app
 
 
-def decide(raw: bytes | None, source: Source):
-    application = admit(raw, source, catalog)
+def decide(raw: bytes | None, source: Source, application=None):
+    if application is None:
+        application = admit(raw, source, catalog)
     # an id seen before with other content is a conflict, never decided (so never granted)
     # (an application refused as invalid does not take its id: the registry may correct and re-send it)
     mark = content_fingerprint(application)
@@ -54,6 +56,32 @@ def decide(raw: bytes | None, source: Source):
                                      f"{source.topic}/{source.partition}/{source.offset}", decision.json)
     decision_counter(cfg.service, decision.program_id, "eligible" if decision.eligible else "ineligible").inc()
     yield ELIGIBILITY_DECISIONS, decision.application_id, decision.json
+
+
+def decide_batch(messages: list[tuple[bytes | None, Source]]) -> list[list[Output]]:
+    """Each message's outputs, in order, as ``decide`` one by one; but first the batch's subjects are
+    locked and their grants and the batch's known ids read in one go (``history.prefetch``: two round
+    trips per batch instead of three per application on PostgreSQL). A message that is not admitted
+    goes through ``decide`` alone, which dead-letters it."""
+    admitted: list = []
+    for raw, source in messages:
+        try:
+            admitted.append(admit(raw, source, catalog))
+        except Exception:  # classified by decide, one by one, as before
+            admitted.append(None)
+    prefetch = getattr(history, "prefetch", None)
+    if prefetch is not None:
+        keys: list[str] = []
+        for application in admitted:
+            if application is not None and application.program_id in catalog.programs:
+                keys.extend(counted_keys(catalog.programs[application.program_id], application))
+        try:
+            prefetch([a.application_id for a in admitted if a is not None], keys)
+        except Exception as exc:  # the store failed: one by one, where its error takes the usual path (exit, replay)
+            service.log.warning("prefetch_failed", error_type=type(exc).__name__)
+    return [service._handle(decide, raw, source) if application is None
+            else service._handle(lambda r, s, a=application: decide(r, s, a), raw, source)
+            for (raw, source), application in zip(messages, admitted, strict=True)]
 
 
 def feed_history(raw: bytes | None, source: Source):
@@ -74,7 +102,7 @@ def feed_history(raw: bytes | None, source: Source):
     yield from ()
 
 
-service.agent(APPLICATIONS, decide, after_batch=history.commit)
+service.agent(APPLICATIONS, batch_handler=decide_batch, after_batch=history.commit)
 service.agent(PAYOUT_DECISIONS, feed_history, after_batch=history.commit)
 
 

@@ -10,8 +10,16 @@ a PostgreSQL advisory lock; ``dopomoga migrate`` runs it when the variable is se
 household's) grants, ``count`` takes a transaction-scoped advisory lock per subject key; the
 batch's transaction holds it until ``commit``. A second replica deciding the same person waits
 until the first has committed its provisional record, then counts it: two applications racing
-for one one-off grant on two replicas are never both found eligible. (Two replicas locking two
-people in opposite orders deadlock; PostgreSQL aborts one, which exits and replays its batch.)
+for one one-off grant on two replicas are never both found eligible.
+
+**One batch, two round trips** (``prefetch``, issue 15): the service hands over a batch's
+application ids and every subject key their programs count by; the keys' locks are taken in one
+statement, in ascending order of their lock ids (so two replicas' batches never deadlock each
+other), then one query reads the batch's remembered applications and all grants of those
+subjects. ``count``, ``known_application`` and ``decision_of`` then answer from memory for the
+batch; a key or id outside the prefetched set falls back to the per-call lock and query (a lock
+taken outside the sorted order can still deadlock: PostgreSQL aborts one replica, which exits and
+replays its batch). The writes were already one statement each at ``commit``.
 """
 
 from __future__ import annotations
@@ -32,13 +40,19 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    any_,
     bindparam,
+    cast,
     create_engine,
     delete,
+    literal,
+    null,
     select,
     text,
+    union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -117,6 +131,26 @@ _Q_KNOWN = select(applications.c.fingerprint, applications.c.source).where(
 _Q_DECISION = select(applications.c.decision).where(applications.c.application_id == bindparam("id"))
 
 
+@functools.cache
+def _prefetch_query(postgres: bool) -> Any:
+    """One query: every grant of the batch's subjects and the batch's remembered applications
+    (``kind`` g / a; the other table's columns null). PostgreSQL takes each list as one array."""
+    if postgres:
+        keys = grants.c.subject_key == any_(cast(bindparam("keys"), ARRAY(String)))
+        ids = applications.c.application_id == any_(cast(bindparam("ids"), ARRAY(String)))
+    else:
+        keys = grants.c.subject_key.in_(bindparam("keys", expanding=True))
+        ids = applications.c.application_id.in_(bindparam("ids", expanding=True))
+    none = cast(null(), String)
+    return union_all(
+        select(literal("g").label("kind"), grants.c.subject_key, grants.c.application_id, grants.c.program_id,
+               grants.c.granted_on, grants.c.period, none.label("fingerprint"), none.label("source"),
+               cast(null(), LargeBinary).label("decision")).where(keys),
+        select(literal("a"), none, applications.c.application_id, none, none, none, applications.c.fingerprint,
+               applications.c.source, applications.c.decision).where(ids),
+    )
+
+
 class SqlGrantHistory:
     """``GrantHistory`` on SQLAlchemy: one connection, one open transaction per batch (``commit``).
 
@@ -137,6 +171,10 @@ class SqlGrantHistory:
         self._grants: dict[tuple[str, str], dict[str, Any]] = {}  # (subject, application) -> row, not yet written
         self._known: dict[str, dict[str, Any]] = {}  # application id -> row, not yet written
         self._pending_of: dict[str, set[str]] = {}  # subject -> its applications in self._grants
+        # prefetched for the open batch (``prefetch``), valid while its locks are held: subject -> stored
+        # grants (application, program, granted_on, period); application id -> stored (fingerprint, source, decision)
+        self._stored: dict[str, list[tuple[str, str, str, str]]] = {}
+        self._stored_known: dict[str, tuple[str, str, bytes | None] | None] = {}
         upsert = self._insert(grants)
         # A provisional record never downgrades a confirmed one.
         self._upsert_grants = upsert.on_conflict_do_update(
@@ -159,24 +197,55 @@ class SqlGrantHistory:
     def forget(self, application_id: str) -> None:
         for pending in [k for k in self._grants if k[1] == application_id]:
             del self._grants[pending]
+        for key, rows in self._stored.items():
+            self._stored[key] = [row for row in rows if row[0] != application_id]
         self._conn.execute(delete(grants).where(grants.c.application_id == application_id))
+
+    def prefetch(self, application_ids: Sequence[str], keys: Sequence[str]) -> None:
+        """Lock ``keys`` (one statement, ascending lock ids) and read their grants and the applications'
+        remembered records (one query), for this batch: ``count`` and ``known_application`` then answer
+        from memory. Call before the batch's first ``count``; ``commit``/``rollback`` drop the cache."""
+        new_keys = sorted(set(keys) - self._stored.keys())
+        new_ids = sorted(set(application_ids) - self._stored_known.keys() - self._known.keys())
+        if not new_keys and not new_ids:
+            return
+        self._lock(new_keys)
+        rows = self._conn.execute(_prefetch_query(self.postgres), {"keys": new_keys, "ids": new_ids}).all()
+        # filled only once the query succeeded: a half-filled cache would count too few grants
+        stored: dict[str, list[tuple[str, str, str, str]]] = {key: [] for key in new_keys}
+        known: dict[str, tuple[str, str, bytes | None] | None] = dict.fromkeys(new_ids)
+        for kind, key, application_id, program_id, granted_on, period, fingerprint, source, decision in rows:
+            if kind == "g":
+                stored[key].append((application_id, program_id, granted_on, period))
+            else:
+                known[application_id] = (fingerprint, source, None if decision is None else bytes(decision))
+        self._stored.update(stored)
+        self._stored_known.update(known)
 
     def count(self, keys: Sequence[str], program_ids: Sequence[str], start: dt.date | None, end: dt.date | None,
               period: str | None, exclude_application: str) -> int:
         if not keys or not program_ids:
             return 0
-        self._lock(keys)
         low, high = (start.isoformat() if start else None), (end.isoformat() if end else None)
-        params = {"keys": list(keys), "programs": list(program_ids), "exclude": exclude_application,
-                  "low": low, "high": high, "period": period}
-        found = set(self._conn.execute(_count_query(low is not None, high is not None, period is not None),
-                                       params).scalars())
+
+        def within(application_id: str, program_id: str, granted_on: str, row_period: str) -> bool:
+            return (program_id in program_ids and application_id != exclude_application
+                    and (low is None or granted_on >= low) and (high is None or granted_on <= high)
+                    and (period is None or row_period == period))
+
+        stored = self._stored
+        if all(key in stored for key in keys):  # prefetched: locked, read after the lock
+            found = {row[0] for key in set(keys) for row in stored[key] if within(*row)}
+        else:
+            self._lock(keys)
+            params = {"keys": list(keys), "programs": list(program_ids), "exclude": exclude_application,
+                      "low": low, "high": high, "period": period}
+            found = set(self._conn.execute(_count_query(low is not None, high is not None, period is not None),
+                                           params).scalars())
         for key in set(keys):
             for application_id in self._pending_of.get(key, ()):
                 row = self._grants.get((key, application_id))
-                if (row is not None and row["program_id"] in program_ids and application_id != exclude_application
-                        and (low is None or row["granted_on"] >= low) and (high is None or row["granted_on"] <= high)
-                        and (period is None or row["period"] == period)):
+                if row is not None and within(application_id, row["program_id"], row["granted_on"], row["period"]):
                     found.add(application_id)
         return len(found)
 
@@ -193,10 +262,17 @@ class SqlGrantHistory:
     def _flush(self) -> None:
         if self._grants:
             self._conn.execute(self._upsert_grants, list(self._grants.values()))
+            for row in self._grants.values():  # written: the prefetched rows now include them
+                if row["subject_key"] in self._stored:
+                    self._stored[row["subject_key"]].append(
+                        (row["application_id"], row["program_id"], row["granted_on"], row["period"]))
             self._grants.clear()
             self._pending_of.clear()
         if self._known:
             self._conn.execute(self._insert_known, list(self._known.values()))
+            for application_id, row in self._known.items():
+                if application_id in self._stored_known and self._stored_known[application_id] is None:
+                    self._stored_known[application_id] = (row["fingerprint"], row["source"], row["decision"])
             self._known.clear()
 
     # -- feedback from final payout decisions ------------------------------------------------
@@ -218,6 +294,9 @@ class SqlGrantHistory:
         pending = self._known.get(application_id)
         if pending is not None:
             return pending["fingerprint"], pending["source"]
+        if application_id in self._stored_known:
+            stored = self._stored_known[application_id]
+            return None if stored is None else (stored[0], stored[1])
         row = self._conn.execute(_Q_KNOWN, {"id": application_id}).first()
         return None if row is None else (row[0], row[1])
 
@@ -230,6 +309,9 @@ class SqlGrantHistory:
         pending = self._known.get(application_id)
         if pending is not None:
             return pending["decision"]
+        if application_id in self._stored_known:
+            stored = self._stored_known[application_id]
+            return None if stored is None else stored[2]
         value = self._conn.execute(_Q_DECISION, {"id": application_id}).scalar()
         return None if value is None else bytes(value)
 
@@ -242,6 +324,8 @@ class SqlGrantHistory:
         self._flush()
         self._conn.commit()
         self._locked.clear()
+        self._stored.clear()
+        self._stored_known.clear()
         self._conn.begin()
 
     def rollback(self) -> None:
@@ -250,6 +334,8 @@ class SqlGrantHistory:
         self._known.clear()
         self._conn.rollback()
         self._locked.clear()
+        self._stored.clear()
+        self._stored_known.clear()
         self._conn.begin()
 
     def close(self) -> None:
