@@ -203,6 +203,17 @@ class Engine:
                 total += value
             scope = {**scope, "items_total": total}
             context.scope["items_total"] = total  # what the calculation shown to the citizen reads
+        for name, expression in version.values:  # named intermediate amounts, after the items' total
+            value = self._run(expression, scope, context)
+            self._check_amount(value, context, f"value {name}")
+            trace.append({
+                "step": f"value:{name}",
+                "clause": version.amount_clause_uk,
+                "expression": expression.source,
+                "inputs": show(shown(expression, dates), scope),
+                "result": value,
+            })
+            scope[name] = context.scope[name] = value  # the formula, flags and the citizen's calculation read it
         amount = self._run(version.formula, scope, context)
         self._check_amount(amount, context, "amount")
         trace.append(self._amount_step(context, scope, amount, {"items_total": scope.get("items_total")}))

@@ -159,6 +159,11 @@ class AmountSpec(_Strict):
     formula: str
     rounding_uk: str = Field(description="the named rounding the formula applies, for the reader")
     items: ItemsSpec | None = None
+    values: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], str] = Field(
+        default_factory=dict,
+        description="named intermediate amounts (CEL, whole non-negative numbers), computed in order before the "
+        "formula; the formula, later values, flags and calculation_uk may read them, and the trace shows each",
+    )
     calculation_uk: str | None = Field(
         default=None,
         description="the calculation as the citizen reads it, e.g. '{max_flat:uah} × {area_x100:x100} м² ∕ 21 м²' "

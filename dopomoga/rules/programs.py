@@ -96,6 +96,8 @@ class CompiledVersion:
     calculation: Calculation | None = None  # the citizen's view of the formula (explain_uk)
     flags: tuple[CompiledFlag, ...] = ()
     term_uk: str | None = None
+    #: Named intermediate amounts (``amount.values``), in order: computed before the formula.
+    values: tuple[tuple[str, Expression], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,6 +303,14 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
                                   row_conditions, row_flags)
             formula_known.add("items_total")
             scope = {**scope, "items_total": 100}
+        values: list[tuple[str, Expression]] = []
+        for name, source in version.amount.values.items():
+            if name in formula_known:
+                raise ProgramError(f"{label}: rule 'amount.values.{name}': the name is already an input, "
+                                   "parameter or history count")
+            values.append((name, _compiled(source, f"{label}: rule 'amount.values.{name}'", formula_known, scope, int)))
+            formula_known.add(name)
+            scope = {**scope, name: 100}
         try:
             formula = compile_expression(version.amount.formula, f"{label}: rule 'amount'", formula_known)
         except ExpressionError as exc:
@@ -325,7 +335,7 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
         # one call per rule to name the rule when evaluation fails. CEL's ternary evaluates only
         # the branch taken, so the formula is never run for an application that is refused.
         parts = [f"({c.expression.source})" for c in conditions]
-        combined_amount = items is None
+        combined_amount = items is None and not values  # values are bound one by one before the formula
         if combined_amount:
             guard = " && ".join(parts)
             parts.append(f"(({guard}) ? ({formula.source}) : 0)" if guard else f"({formula.source})")
@@ -335,7 +345,7 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
                 combined = compile_expression("[" + ", ".join(parts) + "]", f"{label}: rules", formula_known)
             except ExpressionError as exc:  # pragma: no cover - each part compiled above
                 raise ProgramError(str(exc)) from None
-        expressions = [c.expression for c in conditions] + [formula]
+        expressions = [c.expression for c in conditions] + [formula] + [e for _, e in values]
         if items is not None:
             expressions += [e for e in (items.include_when, items.formula) if e is not None]
             expressions += [c.expression for c in (*items.conditions, *items.flags)]
@@ -360,6 +370,7 @@ def load_program(path: Path, global_parameters: ParameterSet) -> Program:
                 calculation=calculation,
                 flags=flags,
                 term_uk=version.term_uk,
+                values=tuple(values),
             )
         )
 

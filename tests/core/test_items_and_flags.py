@@ -3,10 +3,11 @@ without refusing (a carrier's printed figures): the engine capabilities privileg
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from dopomoga.rules.engine import Engine
-from dopomoga.rules.programs import Catalog
+from dopomoga.rules.programs import Catalog, ProgramError
 from tests.factories import application, program_root
 
 PROGRAM = "zaporizhzhia.test-privilege"
@@ -104,7 +105,6 @@ def test_the_checks_of_a_row_are_evaluated_in_one_call_or_one_by_one_with_the_sa
 
 
 def test_an_amount_beyond_what_an_event_may_carry_is_a_bad_amount_error_not_a_crash(tmp_path):
-    import pytest
 
     from dopomoga.errors import ApplicationError
 
@@ -112,3 +112,35 @@ def test_an_amount_beyond_what_an_event_may_carry_is_a_bad_amount_error_not_a_cr
     with pytest.raises(ApplicationError) as failure:  # three rows of 5 * 10**12 each
         _engine(tmp_path).decide(_claim([huge] * 3, printed=0))
     assert failure.value.reason_code == "bad_amount" and "10000000000000" in str(failure.value)
+
+
+def _with_values(tmp_path, values: dict, formula: str = "items_total") -> Engine:
+    import copy
+
+    spec = copy.deepcopy(SPEC)
+    spec["rules"][0]["amount"]["values"] = values
+    spec["rules"][0]["amount"]["formula"] = formula
+    program_root(tmp_path, "zaporizhzhia")
+    (tmp_path / "zaporizhzhia" / "test-privilege.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
+    return Engine(Catalog.load(tmp_path))
+
+
+def test_a_named_intermediate_amount_is_computed_before_the_formula_and_shown_in_the_trace(tmp_path):
+    engine = _with_values(tmp_path, {"cap": "min_int(items_total, 50000)"}, formula="cap")
+    rows = [{"category": "visual_1", "service": "housing", "billed_kop": 300_000, "norm_kop": 300_000,
+             "members_covered": 1, "household_size": 1}]
+    decision = engine.decide(application(PROGRAM, {"rows": rows, "printed_total_kop": 150_000}, id_kind="edrpou",
+                                         channel="treasury", period="2021-05", submitted_on="2021-06-02"))
+    assert decision.amount_kop == 50_000  # half of 3 000,00 UAH is 1 500,00, capped by the value at 500,00
+    steps = [(s.step, s.result) for s in decision.trace]
+    assert steps[-2:] == [("value:cap", 50_000), ("amount", 50_000)]  # after the rows, before the formula
+
+
+def test_a_value_named_like_an_input_is_refused_at_load_with_the_file_and_rule(tmp_path):
+    with pytest.raises(ProgramError, match=r"test-privilege.yaml: version 2021-01-01: rule 'amount.values.printed_total_kop'"):
+        _with_values(tmp_path, {"printed_total_kop": "1"})
+
+
+def test_a_value_that_is_not_a_whole_number_is_refused_at_load(tmp_path):
+    with pytest.raises(ProgramError, match=r"amount.values.ratio"):
+        _with_values(tmp_path, {"ratio": "1.5"})

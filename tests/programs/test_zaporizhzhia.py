@@ -98,6 +98,23 @@ def test_a_14_square_metre_flat_gets_26_666_67_uah(engine):
     assert decision.amount_kop == kop(26_666, 67)
 
 
+def test_the_14_square_metre_flat_s_decision_shows_40_000_uah_times_14_over_21_square_metres(engine):
+    decision = decide_repair(engine, repair(total_area_m2_x100=14_00))
+    text = decision.explanation_uk
+    assert ("максимальний розмір 40\xa0000,00\xa0грн × 14,00 м² ∕ 21 м² = 26\xa0666,67\xa0грн "
+            "(загальна площа 14,00 м², враховується не більше 21 м²)") in text
+    assert "але не більше максимального розміру = 26\xa0666,67\xa0грн)" in text
+    values = {s.step: s.result for s in decision.trace if s.step.startswith("value:")}  # the operator's trace
+    assert values == {"value:maximum_for_21_m2": FLAT_MAX, "value:counted_area_m2_x100": 14_00,
+                      "value:maximum": kop(26_666, 67)}
+
+
+def test_an_80_square_metre_house_s_decision_counts_21_square_metres_and_says_so(engine):
+    decision = decide_repair(engine, repair(dwelling_type="house", total_area_m2_x100=80_00))
+    assert ("60\xa0000,00\xa0грн × 21,00 м² ∕ 21 м² = 60\xa0000,00\xa0грн (загальна площа 80,00 м², "
+            "враховується не більше 21 м²)") in decision.explanation_uk
+
+
 def test_a_10_5_square_metre_house_gets_30_000_uah(engine):
     decision = decide_repair(engine, repair(dwelling_type="house", total_area_m2_x100=10_50))
     assert decision.amount_kop == HOUSE_MAX * 1050 // 2100 == kop(30_000)
