@@ -54,6 +54,7 @@ from services.gateway.models import (
     IngestResponse,
     PeriodCloseRequest,
 )
+from services.gateway.whatif import install as install_whatif
 from services.gateway.wiring import install as install_wiring
 from services.platform.gauges import allowed_labels, update_budget_gauges
 from services.platform.observability import EVENTS_PRODUCED
@@ -431,6 +432,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         return CommandAccepted(event_id=event.event_id, event_type=event.event_type, topic=BUDGET_COMMANDS, key=key)
 
     install_confirmations(app, gw, Depends(require("approver")), _program, ERRORS)  # POST /budget/confirmations
+    install_whatif(app, gw)  # POST /whatif, GET /whatif/{job} and its downloads (services/gateway/whatif.py)
 
     # -- service ----------------------------------------------------------------------------------
     @app.get("/healthz", tags=["service"])

@@ -1,0 +1,227 @@
+"""What-if through the gateway (services/gateway/whatif.py): roles, a scenario's mistake answered
+with its position, a job's life (409 while one runs, progress, the result, the downloads), the
+same kopiyky as `dopomoga whatif` on the same input, and a production ledger left untouched."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine as SqlEngine
+
+from dopomoga.budget.ledger import BudgetLedger
+from dopomoga.rules.engine import Engine
+from schemas.events import AllocationSet, ApplicationSubmitted
+from services.gateway.app import Gateway, create_app
+from services.gateway.auth import KeyStore
+from services.gateway.ingest import IngestLog
+from services.gateway.whatif import WhatifJobs
+
+ROOT = Path(__file__).resolve().parents[2]
+APPLICATIONS = ROOT / "examples" / "applications.jsonl"
+ALLOCATIONS = ROOT / "examples" / "allocations.json"
+PM = ROOT / "examples" / "whatif" / "pm-plus-10.yaml"
+KEYS = {"viewer": "k-viewer", "budget_admin": "k-admin", "registry": "k-registry", "approver": "k-approver"}
+BAD = """scenario: typo
+title_uk: Помилка в назві
+parameters:
+  - name: pm_genral
+    from: 2023-07-01
+    change_percent: "10"
+    reference: тест
+"""
+
+
+def h(role: str) -> dict[str, str]:
+    return {"X-API-Key": KEYS[role]}
+
+
+def allocations() -> list[dict]:
+    return json.loads(ALLOCATIONS.read_text(encoding="utf-8"))["allocations"]
+
+
+def client_for(catalog, tmp_path: Path, ledger=None) -> tuple[TestClient, Gateway]:
+    keys = KeyStore.from_env({"DOPOMOGA_API_KEYS": "k-viewer=viewer:ops,k-admin=budget_admin:chief,"
+                                                   "k-registry=registry:reg,k-approver=approver:sign"})
+    gateway = Gateway(catalog=catalog, keys=keys, producer=object(), ledger=ledger,
+                      ledger_factory=lambda: (_ for _ in ()).throw(RuntimeError("no ledger")),
+                      ingest_log=IngestLog(":memory:"))
+    gateway.whatif = WhatifJobs(tmp_path / "var", catalog,
+                                lambda: gateway.ledger().store.engine.url.render_as_string(hide_password=False),
+                                workers=1)
+    return TestClient(create_app(gateway), raise_server_exceptions=False), gateway
+
+
+def wait_done(client: TestClient, job: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        body = client.get(f"/whatif/{job}", headers=h("viewer")).json()
+        seen.append(body["percent"])
+        if body["state"] != "running":
+            body["seen_percents"] = seen
+            return body
+        time.sleep(0.3)
+    raise AssertionError(f"the what-if job did not finish in {timeout} s")
+
+
+def upload(example: str = "pm-plus-10") -> dict:
+    return {"example": example, "source": {"applications": APPLICATIONS.read_text(encoding="utf-8"),
+                                           "allocations": allocations()}}
+
+
+def test_only_budget_admins_and_approvers_start_a_whatif_and_registries_cannot_read_one(catalog, tmp_path):
+    client, _ = client_for(catalog, tmp_path)
+    body = upload()
+    assert client.post("/whatif", json=body).status_code == 401
+    assert client.post("/whatif", json=body, headers=h("viewer")).status_code == 403
+    assert client.post("/whatif", json=body, headers=h("registry")).status_code == 403
+    assert client.get("/whatif", headers=h("registry")).status_code == 403
+    listed = client.get("/whatif", headers=h("viewer"))
+    assert listed.status_code == 200 and listed.json()["jobs"] == []
+    assert "pm-plus-10" in listed.json()["examples"]
+
+
+def test_a_bad_parameter_name_is_refused_with_the_file_line_and_column_and_starts_nothing(catalog, tmp_path):
+    client, _ = client_for(catalog, tmp_path)
+    answer = client.post("/whatif", headers=h("approver"),
+                         json={"scenario": BAD, "source": {"applications": APPLICATIONS.read_text(encoding="utf-8")}})
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert body["error"] == "invalid_scenario"
+    assert (body["file"], body["line"], body["column"]) == ("scenario.yaml", 4, 11)
+    assert body["message"].startswith("scenario.yaml:4:11: parameters.0.name: unknown parameter 'pm_genral'")
+    assert "did you mean pm_general" in body["message"]
+    assert str(tmp_path) not in answer.text  # the gateway's disk layout is not shown
+    assert client.get("/whatif", headers=h("viewer")).json()["jobs"] == []
+
+
+def test_a_pasted_scenario_may_not_name_program_files_on_the_gateways_disk(catalog, tmp_path):
+    client, _ = client_for(catalog, tmp_path)
+    text = ("scenario: sneaky\ntitle_uk: Файл\nprograms:\n  - {file: ../../../../etc/passwd, reference: тест}\n")
+    answer = client.post("/whatif", headers=h("budget_admin"),
+                         json={"scenario": text, "source": {"applications": APPLICATIONS.read_text(encoding="utf-8")}})
+    assert answer.status_code == 422
+    assert (answer.json()["file"], answer.json()["line"]) == ("scenario.yaml", 4)
+    assert "root:" not in answer.text
+
+
+def test_the_request_needs_one_scenario_and_one_source(catalog, tmp_path):
+    client, _ = client_for(catalog, tmp_path)
+    both = {"example": "pm-plus-10", "scenario": "x", "source": {"from_ledger": 2023}}
+    assert client.post("/whatif", headers=h("approver"), json=both).status_code == 422
+    neither = {"example": "pm-plus-10", "source": {}}
+    assert client.post("/whatif", headers=h("approver"), json=neither).status_code == 422
+    unknown = {"example": "no-such-scenario", "source": {"from_ledger": 2023}}
+    assert client.post("/whatif", headers=h("approver"), json=unknown).status_code == 404
+
+
+def _csv_kop(text: str, column: str) -> list[int]:
+    return [int(Decimal(row[column]) * 100) for row in csv.DictReader(io.StringIO(text))]
+
+
+def test_a_job_runs_alone_reports_progress_and_gives_the_cli_s_exact_kopiyky(catalog, tmp_path):
+    client, _ = client_for(catalog, tmp_path)
+    started = client.post("/whatif", headers=h("approver"), json=upload())
+    assert started.status_code == 202, started.text
+    job = started.json()["job"]
+    assert started.headers["location"] == f"/whatif/{job}" and started.json()["state"] == "running"
+    second = client.post("/whatif", headers=h("budget_admin"), json=upload("no-change"))
+    assert second.status_code == 409 and second.json()["job"] == job
+    assert client.get(f"/whatif/{job}/whatif.xlsx", headers=h("viewer")).status_code == 409  # not yet
+
+    done = wait_done(client, job)
+    assert done["state"] == "done", done.get("error")
+    assert done["percent"] == 100 and done["progress"]["baseline"] == 381 - 0  # every line decided or refused
+    result = done["result"]
+    assert result["scenario"] == "pm-plus-10-from-july-2023"
+    assert result["decided_baseline"] == 373 and result["rejected_baseline"] == 8
+
+    cli = tmp_path / "cli"
+    subprocess.run([sys.executable, "-m", "dopomoga.cli", "whatif", str(PM), "--applications", str(APPLICATIONS),
+                    "--allocations", str(ALLOCATIONS), "--out", str(cli), "--workers", "1"],
+                   cwd=ROOT, check=True, capture_output=True)
+    for table in ("programs", "months", "people"):
+        got = client.get(f"/whatif/{job}/{table}.csv", headers=h("viewer"))
+        assert got.status_code == 200
+        assert got.content == (cli / f"{table}.csv").read_bytes(), table  # byte for byte the CLI's tables
+
+    programs_csv = (cli / "programs.csv").read_text(encoding="utf-8")
+    totals = result["totals"]
+    assert _csv_kop(programs_csv, "payable_scenario_uah")[-1] == totals["payable_scenario_kop"]
+    assert _csv_kop(programs_csv, "payable_baseline_uah")[-1] == totals["payable_baseline_kop"]
+    assert totals["payable_change_kop"] == totals["payable_scenario_kop"] - totals["payable_baseline_kop"] > 0
+    assert isinstance(totals["payable_change_kop"], int) and totals["payable_change_text"].endswith("грн")
+    assert sum(r["paid_scenario_kop"] for r in result["cost_by_month"]) == sum(
+        r["paid_scenario_kop"] for r in result["months"])
+    assert result["people"] and all("*" in p["payee"] for p in result["people"])
+
+    xlsx = client.get(f"/whatif/{job}/whatif.xlsx", headers=h("viewer"))
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    # the second job may start now that the first is done
+    again = client.post("/whatif", headers=h("budget_admin"), json=upload("no-change"))
+    assert again.status_code == 202
+    nothing = wait_done(client, again.json()["job"])["result"]["totals"]
+    assert nothing["payable_baseline_kop"] == nothing["payable_scenario_kop"] and nothing["gained"] == 0
+
+
+def _ledger_file(catalog, path: Path, year: int) -> int:
+    """A production-like ledger: the examples' allocations and every example claim; returns the year's claims."""
+    ledger = BudgetLedger(f"sqlite:///{path}", catalog)
+    engine = Engine(catalog)
+    for item in allocations():
+        ledger.apply(AllocationSet.model_validate(item))
+    claims = 0
+    for line in APPLICATIONS.read_text(encoding="utf-8").splitlines():
+        try:
+            entitlement = engine.decide(ApplicationSubmitted.model_validate_json(line))
+        except Exception:
+            continue  # the examples' invalid lines
+        ledger.submit(entitlement)
+        claims += entitlement.period.startswith(str(year))
+    ledger.close()
+    return claims
+
+
+def _state(path: Path) -> dict[str, str]:
+    """The ledger's bytes: the database file and its write-ahead log (-shm is only readers' shared memory)."""
+    files = [path, path.with_name(path.name + "-wal")]
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "" for p in files}
+
+
+def test_a_whatif_from_the_ledger_runs_only_selects_and_leaves_it_byte_for_byte_unchanged(catalog, tmp_path):
+    db = tmp_path / "production-ledger.sqlite"
+    claims = _ledger_file(catalog, db, 2023)
+    ledger = BudgetLedger(f"sqlite:///{db}", catalog)  # the gateway's own connection, as in production
+    before = _state(db)
+    client, _ = client_for(catalog, tmp_path, ledger=ledger)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if str(db) in str(conn.engine.url):
+            statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    event.listen(SqlEngine, "before_cursor_execute", record)
+    try:
+        started = client.post("/whatif", headers=h("approver"),
+                              json={"example": "pm-plus-10", "source": {"from_ledger": 2023}})
+        assert started.status_code == 202, started.text
+        done = wait_done(client, started.json()["job"])
+    finally:
+        event.remove(SqlEngine, "before_cursor_execute", record)
+    assert done["state"] == "done", done.get("error")
+    assert done["source"]["applications"] == claims > 0
+    assert done["result"]["decided_baseline"] == claims
+    assert done["result"]["totals"]["payable_change_kop"] > 0
+    assert statements and set(statements) == {"SELECT"}, sorted(set(statements))
+    assert _state(db) == before  # every byte of the ledger and of its write-ahead log as before
+    ledger.close()
