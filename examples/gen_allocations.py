@@ -62,6 +62,10 @@ ZHYTOMYR_MEASURES = {
     "zhytomyr.fuel-compensation-labour-merits": "3.1.3",
     "zhytomyr.fallen-ato-families-sanatorium": "13.7.2",
     "zhytomyr.ato-treatment-cofinancing": "13.14.1",
+    "zhytomyr.visual-disability-housing-privilege": "3.1.2",
+    "zhytomyr.honoured-donors-housing-privilege": "3.1.4",
+    "zhytomyr.postal-delivery-costs": "1.1.14",
+    "zhytomyr.burial-assistance": "1.1.10",
 }
 KAMIANSKE_KNOWN = {"kamianske.veteran-mobile-compensation": ("16.8", "002:L201-202, річні призначення 2021")}
 KAMIANSKE_DEMO_KUAH = "1200.000"
@@ -91,7 +95,11 @@ def allocation(program: str, year: int, kop: int, reference: str, district: str 
         amendment_id=f"{program}-{year}{suffix}-initial",
         legal_reference=reference,
     )
-    return event.model_dump(mode="json")
+    data = event.model_dump(mode="json")
+    for key in ("line", "document", "reason_uk", "amended_on"):  # amendment fields: left out when unset
+        if data.get(key) is None:
+            data.pop(key, None)
+    return data
 
 
 def main() -> None:

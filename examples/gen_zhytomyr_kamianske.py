@@ -287,6 +287,85 @@ def k_fallen_family_housing(rng, refuse, on):
                               other_category="veteran")
 
 
+# --- issue 14, helper A: rates the seeds do not give (inferred parameters), the postal channel cost -----
+
+POSTAL_OPERATORS = ["АТ «Укрпошта»"]
+TASK_1_1 = ["zhytomyr.centenarians", "zhytomyr.honoured-donors", "zhytomyr.large-families", "zhytomyr.triplets",
+            "zhytomyr.visual-disability-utilities", "zhytomyr.burial-executor", "zhytomyr.burial-assistance"]
+
+
+def z_visual_privilege(rng, refuse, on):
+    return privilege_register(rng, refuse, on, category="visual_disability_1_2",
+                              rates={"housing": 5000, "utilities": 5000}, resident_field="resident_of_community",
+                              other_category="honoured_donor")
+
+
+def z_donor_privilege(rng, refuse, on):
+    return privilege_register(rng, refuse, on, category="honoured_donor",
+                              rates={"housing": 5000, "utilities": 5000}, resident_field="resident_of_community",
+                              other_category="visual_disability_1_2", members_one=True)
+
+
+def postal_fee(row: Facts) -> int:
+    rate = 265 if row["rural"] else 130  # from 01.04.2021 (inferred, awaiting confirmation)
+    return (2 * row["delivered_kop"] * rate + 10000) // 20000  # half up, per row
+
+
+def z_postal(rng, refuse, on):
+    rows = []
+    for program in rng.sample(TASK_1_1, rng.randint(2, 4)):
+        payments = rng.randint(1, 6)
+        rows.append({"program": program, "payments": payments,
+                     "delivered_kop": payments * rng.choice([500_00, 1_000_00, 2_272_00, 4_500_00, 10_000_00]),
+                     "rural": rng.random() < 0.2})
+    rows.append({"program": "zhytomyr.children-of-fallen", "payments": 1, "delivered_kop": 1_136_00, "rural": False})
+    total = sum(postal_fee(r) for r in rows if r["program"] in TASK_1_1)
+    facts = {"register": [] if refuse else rows, "printed_total_kop": 0 if refuse else total}
+    return facts, {"period": previous_period(on), "org": True, "name": rng.choice(POSTAL_OPERATORS)}
+
+
+def z_burial_assistance(rng, refuse, on):
+    return {
+        "deceased_id": ident(rng, "dcs"),
+        "deceased_registered_in_community": True,
+        "applicant_buried": not refuse,
+        "deceased_in_programme_category": True,
+        "assigned_amount": rng.choice([10_000_00, 12_500_00, 15_000_00, 20_000_00]),
+    }, {}
+
+
+def k_local_privilege(rng, refuse, on, category, family):
+    """A Kamianske register of the 2018-2022 programme: housing, utilities and a phone-line rental row."""
+    rates = {"housing": 5000, "utilities": 5000}
+    facts, options = privilege_register(rng, refuse, on, category=category, rates=rates,
+                                        resident_field="resident_of_city", other_category="veteran",
+                                        members_one=not family)
+    if not refuse:
+        rental = rng.choice([120_00, 150_00, 180_00])
+        facts["register"].append({"account": f"0569{rng.randint(100000, 999999)}",
+                                  "beneficiary_id": rnokpp(f"pb-{rng.randint(1, 10**9)}"), "category": category,
+                                  "service": "phone_rental", "billed_kop": rental, "norm_kop": rental,
+                                  "members_covered": 1, "household_size": 1, "resident_of_city": True})
+        facts["printed_total_kop"] += rental // 2
+    return facts, options
+
+
+def k_afghan_privilege(rng, refuse, on):
+    return k_local_privilege(rng, refuse, on, "family_of_fallen_afghan_veteran", family=True)
+
+
+def k_tram_privilege(rng, refuse, on):
+    return k_local_privilege(rng, refuse, on, "tram_accident_victim", family=False)
+
+
+def k_visual_privilege(rng, refuse, on):
+    return k_local_privilege(rng, refuse, on, "visual_disability_1_2", family=False)
+
+
+def k_honorary_privilege(rng, refuse, on):
+    return k_local_privilege(rng, refuse, on, "honorary_citizen", family=False)
+
+
 ZHYTOMYR: dict[str, Builder] = {
     "zhytomyr.centenarians": z_centenarians,
     "zhytomyr.fallen-defenders-families": z_fallen,
@@ -306,6 +385,11 @@ ZHYTOMYR: dict[str, Builder] = {
     # privileges paid to the provider (after the others, so their examples stay as they were)
     "zhytomyr.fallen-defenders-families-housing-exemption": z_housing_exemption,
     "zhytomyr.communication-privileges": z_communication,
+    # rates the seeds do not give, the postal channel cost, burial 1.1.10 (after the others, so theirs stay)
+    "zhytomyr.visual-disability-housing-privilege": z_visual_privilege,
+    "zhytomyr.honoured-donors-housing-privilege": z_donor_privilege,
+    "zhytomyr.postal-delivery-costs": z_postal,
+    "zhytomyr.burial-assistance": z_burial_assistance,
 }
 ZHYTOMYR_DISTRICTS = ["Богунський", "Корольовський"]
 
@@ -474,6 +558,11 @@ KAMIANSKE: dict[str, Builder] = {
     "kamianske.ato-servicemen-housing-privilege": k_ato_housing,
     "kamianske.volunteer-fighters-housing-privilege": k_volunteer_housing,
     "kamianske.fallen-family-housing-privilege": k_fallen_family_housing,
+    # the remaining categories of 002 L916-917, rates inferred (after the others, so theirs stay)
+    "kamianske.afghan-families-housing-privilege": k_afghan_privilege,
+    "kamianske.tram-accident-victims-housing-privilege": k_tram_privilege,
+    "kamianske.visual-disability-housing-privilege": k_visual_privilege,
+    "kamianske.honorary-citizens-housing-privilege": k_honorary_privilege,
 }
 KAMIANSKE_DISTRICTS = ["Дніпровський", "Заводський", "Південний"]
 # Rules of the Kamianske programs are known from the Q2 2021 report: dates from May 2021.
