@@ -39,6 +39,12 @@ def report(url: str) -> str:
     if shared:
         ensure_schema(shared)
     history = "; grant history tables present" if shared else ""
+    from services.gateway.ingest import ensure_schema as ensure_ingest_schema
+    from services.gateway.ingest import ingest_url
+
+    if ingest := ingest_url():  # the gateway replicas' shared ingest log (services/gateway/ingest.py)
+        ensure_ingest_schema(ingest)
+        history += "; ingest log tables present"
     return (f"migrate: ledger at revision {revision} ({url.split(':', 1)[0]}, "
             f"{time.monotonic() - started:.1f} s){history}")
 

@@ -43,7 +43,7 @@ from schemas.events import (
 from services.gateway.auth import FailureLimiter, KeyStore, Principal, api_key_check
 from services.gateway.confirmations import install as install_confirmations
 from services.gateway.docs_assets import install as install_docs
-from services.gateway.ingest import IngestLog, admit_allocation, admit_applications
+from services.gateway.ingest import IngestLog, admit_allocation, admit_applications, open_ingest_log
 from services.gateway.limits import BodyLimit
 from services.gateway.masking import mask
 from services.gateway.models import (
@@ -97,7 +97,7 @@ class Gateway:
         if ingest_log is None:
             from services.platform.config import settings
 
-            ingest_log = IngestLog(settings(SERVICE).var_dir / "gateway-ingest.sqlite")
+            ingest_log = open_ingest_log(settings(SERVICE).var_dir)  # PostgreSQL when shared (ingest_url)
         self.ingest = ingest_log
         self.limiter = FailureLimiter()
         self._lock, self._ledger_lock = threading.Lock(), threading.Lock()
