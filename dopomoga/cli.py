@@ -24,9 +24,10 @@ from dopomoga.errors import ApplicationError
 from dopomoga.money import format_uah
 from dopomoga.rules.batch import decide_batch
 from dopomoga.rules.engine import Engine
+from dopomoga.rules.intake import parse_application
 from dopomoga.rules.programs import Catalog, ProgramError
 from dopomoga.whatif.cli import whatif
-from schemas.events import ApplicationSubmitted, EntitlementCalculated
+from schemas.events import EntitlementCalculated
 
 app = typer.Typer(no_args_is_help=True, help="Dopomoga: municipal social payouts, decided exactly and explained.")
 app.add_typer(budget_app, name="budget", help="Budget ledger: allocations, status, need report.")
@@ -56,7 +57,7 @@ def decide_lines(engine: Engine, lines: list[str], as_of: dt.date | None = None)
         if not line.strip():
             continue
         try:
-            application = ApplicationSubmitted.model_validate_json(line)
+            application = parse_application(line)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(line)"

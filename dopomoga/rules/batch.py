@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from dopomoga.errors import ApplicationError
 from dopomoga.rules.engine import Encoded, Engine
 from dopomoga.rules.history import Grant, InMemoryHistory
+from dopomoga.rules.intake import parse_application
 from dopomoga.rules.programs import Catalog
 from dopomoga.rules.windows import counted_keys
 from schemas.events import ApplicationSubmitted
@@ -76,7 +77,7 @@ def _parsed(first: int, lines: list[str]) -> Iterator[tuple[int, ApplicationSubm
             continue
         number = first + offset
         try:
-            yield number, ApplicationSubmitted.model_validate_json(line), None
+            yield number, parse_application(line), None
         except ValidationError as exc:
             yield number, None, parse_error(number, exc)
 
@@ -176,7 +177,7 @@ def decide_batch(
 
 def _traced(engine: Engine, number: int, line: str, as_of: dt.date | None, granted: set[str]) -> Outcome:
     """One line through the traced path, with the real grant history (its grant recorded)."""
-    application = ApplicationSubmitted.model_validate_json(line)  # it parsed in the worker
+    application = parse_application(line)  # it parsed in the worker
     try:
         decision = engine.decide_encoded(application, as_of=as_of, record=True)
     except ApplicationError as exc:

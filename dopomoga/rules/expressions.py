@@ -75,12 +75,47 @@ class Expression:
     program: Any
     variables: tuple[str, ...]  # free variables it reads (functions excluded)
     functions: tuple[str, ...]  # helper functions it calls
+    sizes: tuple[str, ...] = ()  # variables it reads only as ``size(x)`` / ``x.size()``
 
     def run(self, scope: dict[str, Any]) -> Any:
         binding = {name: scope[name] for name in self.variables if name in scope}
+        for name in self.sizes:
+            # Only the length is read: bind a list of as many zeros, which cel-rust converts in
+            # a fraction of the time of the rows themselves (~2 µs per row field).
+            value = binding.get(name)
+            if type(value) is list:
+                binding[name] = _zeros(len(value))
         if self.functions:
             binding.update({name: FUNCTIONS[name] for name in self.functions})
         return self.program.execute(binding)
+
+
+_ZEROS: dict[int, list[int]] = {}
+
+
+def _zeros(n: int) -> list[int]:
+    zeros = _ZEROS.get(n)
+    if zeros is None:
+        zeros = _ZEROS[n] = [0] * n
+    return zeros
+
+
+def size_only(source: str, names: Iterable[str]) -> tuple[str, ...]:
+    """The names ``source`` reads only through their length: every use is ``size(x)`` or ``x.size()``.
+
+    Such a list is bound as a list of zeros of the same length: the same result, without
+    converting its rows. Any other use (a macro, an index, a comparison) binds the value itself.
+    """
+    found = []
+    for name in names:
+        quoted = re.escape(name)
+        uses = len(re.findall(rf"(?<![\w.]){quoted}(?!\w)", source))
+        sized = len(re.findall(rf"(?<![\w.])size\(\s*{quoted}\s*\)", source)) + len(
+            re.findall(rf"(?<![\w.]){quoted}\s*\.\s*size\(\s*\)", source)
+        )
+        if uses and uses == sized:
+            found.append(name)
+    return tuple(found)
 
 
 def _position(source: str, name: str) -> str:
@@ -114,12 +149,14 @@ def compile_expression(source: Any, where: str, known: Iterable[str]) -> Express
     if unknown:
         places = ", ".join(f"{name} at {_position(source, name)}" for name in unknown)
         raise ExpressionError(f"{where}: unknown name(s) {places} in {source!r}")
+    variables = tuple(sorted(names & known_set))
     return Expression(
         source=source,
         where=where,
         program=program,
-        variables=tuple(sorted(names & known_set)),
+        variables=variables,
         functions=tuple(sorted(called)),
+        sizes=size_only(source, variables),
     )
 
 

@@ -1,0 +1,242 @@
+"""A JSON line -> ``ApplicationSubmitted``, as ``model_validate_json`` gives it, at a fraction of the cost.
+
+``parse_application(line)`` returns exactly the model ``ApplicationSubmitted.model_validate_json(line)``
+returns (the same field values and types, the same fields set) and rejects exactly what it
+rejects, with the same ``ValidationError``:
+
+- the line is parsed by orjson and checked against the event's known shape by precompiled checks
+  (field names, types, patterns, lengths, literals, the identifier and IBAN checks of
+  ``schemas.identifiers``), and the models are built without validating them again;
+- anything the checks do not accept as plainly valid - any error, and any input they are not sure
+  of (an unusual date or timestamp form, a number orjson cannot read, a union pydantic might
+  coerce) - goes to ``model_validate_json`` itself, which gives the answer and the error message.
+
+So the fast path accepts only a subset of what pydantic accepts, and builds the same model for it;
+tests/core/test_intake.py checks both on every example line and on generated ones, valid and not.
+
+The identifier and IBAN checks (``normalise_identifier``, ``normalise_ua_iban``: pure functions,
+20-50 µs each) are memoised: a person's applications repeat their identifier and IBAN.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from pydantic_core import TzInfo
+
+from schemas.events import TRUSTED, Applicant, ApplicationSubmitted, Payment
+from schemas.identifiers import normalise_identifier, normalise_ua_iban
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,95}").fullmatch
+_PROGRAM_ID = re.compile(r"[a-z0-9]+(?:\.[a-z0-9\-]+)+").fullmatch
+_PERIOD = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])").fullmatch
+_FACT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}").fullmatch
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fullmatch
+_TIMESTAMP = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?)(?:(Z)|([+-])([0-9]{2}):([0-9]{2}))"
+).fullmatch
+
+_EVENT_KEYS = frozenset(ApplicationSubmitted.model_fields)
+_EVENT_REQUIRED = frozenset(k for k, f in ApplicationSubmitted.model_fields.items() if f.is_required())
+_APPLICANT_KEYS = frozenset(Applicant.model_fields)
+_APPLICANT_REQUIRED = frozenset(k for k, f in Applicant.model_fields.items() if f.is_required())
+_PAYMENT_KEYS = frozenset(Payment.model_fields)
+_ID_KINDS = frozenset(("rnokpp", "passport", "edrpou"))
+_CHANNELS = frozenset(("bank", "post", "my_transfer", "treasury"))
+_TZ: dict[int, TzInfo] = {}
+_SET = object.__setattr__
+
+
+def _defaults(model: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
+    """Each field of a model in its order, with its default (``_REQUIRED`` if it has none)."""
+    assert not model.__pydantic_post_init__ and not model.__private_attributes__
+    return tuple((name, _REQUIRED if f.is_required() else f.get_default()) for name, f in model.model_fields.items())
+
+
+_REQUIRED = object()
+
+
+def _construct(model: type[BaseModel], fields: tuple[tuple[str, Any], ...], values: dict[str, Any]) -> Any:
+    """What ``model.model_construct(**values)`` builds (fields in the model's order, the defaults of
+    the others, the fields set), without its generic bookkeeping."""
+    instance = model.__new__(model)
+    _SET(instance, "__dict__", {name: values[name] if name in values else default for name, default in fields})
+    _SET(instance, "__pydantic_fields_set__", set(values))
+    _SET(instance, "__pydantic_extra__", None)
+    _SET(instance, "__pydantic_private__", None)
+    return instance
+
+
+_EVENT_FIELDS = _defaults(ApplicationSubmitted)
+_APPLICANT_FIELDS = _defaults(Applicant)
+_PAYMENT_FIELDS = _defaults(Payment)
+
+
+class _Unsure(Exception):
+    """The fast checks do not accept the line: pydantic decides (and words any error)."""
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _identifier(kind: str, value: str) -> str:
+    return normalise_identifier(kind, value)  # type: ignore[arg-type]  # kind checked by the caller
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _iban(value: str) -> str:
+    return normalise_ua_iban(value)
+
+
+def parse_application(line: str | bytes, trusted: bool = False) -> ApplicationSubmitted:
+    """``ApplicationSubmitted.model_validate_json(line)`` (with ``context=TRUSTED`` if ``trusted``)."""
+    try:
+        data = orjson.loads(line)
+        return _build(data, trusted)
+    except (_Unsure, orjson.JSONDecodeError, ValueError, TypeError, OverflowError):
+        return ApplicationSubmitted.model_validate_json(line, context=TRUSTED if trusted else None)
+
+
+def _date(value: Any) -> dt.date:
+    if type(value) is not str or not _DATE(value):
+        raise _Unsure
+    return dt.date.fromisoformat(value)  # ValueError (30 February) -> pydantic
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    if type(value) is not str:
+        raise _Unsure
+    match = _TIMESTAMP(value)
+    if match is None:
+        raise _Unsure
+    local, zulu, sign, hours, minutes = match.groups()
+    naive = dt.datetime.fromisoformat(local)  # ValueError (hour 24, 30 February) -> pydantic
+    offset = 0 if zulu else (int(hours) * 3600 + int(minutes) * 60) * (-1 if sign == "-" else 1)
+    if not -86400 < offset < 86400:
+        raise _Unsure
+    tz = _TZ.get(offset)
+    if tz is None:
+        tz = _TZ[offset] = TzInfo(offset)
+    return naive.replace(tzinfo=tz)
+
+
+def _identifier_field(value: Any) -> str:
+    if type(value) is not str or not _IDENTIFIER(value):
+        raise _Unsure
+    return value
+
+
+def _text(value: Any, low: int, high: int) -> str:
+    if type(value) is not str or not low <= len(value) <= high:
+        raise _Unsure
+    return value
+
+
+def _scalar(value: Any) -> bool:
+    kind = type(value)
+    return kind is bool or kind is int or (kind is str and len(value) <= 512)
+
+
+def _fact(value: Any) -> None:
+    if _scalar(value):
+        return
+    if type(value) is not list or len(value) > 500:
+        raise _Unsure
+    if all(_scalar(v) for v in value):
+        return
+    for row in value:
+        if type(row) is not dict or len(row) > 64:
+            raise _Unsure
+        for key, item in row.items():
+            if len(key) > 64 or not _scalar(item):
+                raise _Unsure
+
+
+def _build(data: Any, trusted: bool) -> ApplicationSubmitted:
+    if type(data) is not dict or not data.keys() <= _EVENT_KEYS or not _EVENT_REQUIRED <= data.keys():
+        raise _Unsure
+    event: dict[str, Any] = {}
+    for key, value in data.items():  # the input's order: the fields set, as pydantic records them
+        if key == "event_id" or key == "application_id" or key == "registry":
+            event[key] = _identifier_field(value)
+        elif key == "schema_version":
+            if type(value) is not int or value != 1:
+                raise _Unsure
+            event[key] = 1
+        elif key == "occurred_at":
+            event[key] = _timestamp(value)
+        elif key == "event_type":
+            if value != "ApplicationSubmitted":
+                raise _Unsure
+            event[key] = value
+        elif key == "program_id":
+            if type(value) is not str or len(value) > 96 or not _PROGRAM_ID(value):
+                raise _Unsure
+            event[key] = value
+        elif key == "submitted_on":
+            event[key] = _date(value)
+        elif key == "period":
+            if value is not None and (type(value) is not str or not _PERIOD(value)):
+                raise _Unsure
+            event[key] = value
+        elif key == "applicant":
+            event[key] = _applicant(value, trusted)
+        elif key == "payment":
+            event[key] = _payment(value, trusted)
+        else:  # facts
+            if type(value) is not dict or len(value) > 64:
+                raise _Unsure
+            for name, fact in value.items():
+                if not _FACT_NAME(name):
+                    raise _Unsure
+                _fact(fact)
+            event[key] = value
+    return _construct(ApplicationSubmitted, _EVENT_FIELDS, event)
+
+
+def _applicant(value: Any, trusted: bool) -> Applicant:
+    if type(value) is not dict or not value.keys() <= _APPLICANT_KEYS or not _APPLICANT_REQUIRED <= value.keys():
+        raise _Unsure
+    kind = value["id_kind"]
+    if kind not in _ID_KINDS:
+        raise _Unsure
+    fields: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "id_kind":
+            fields[key] = kind
+        elif key == "id":
+            raw = _text(item, 1, 32)
+            fields[key] = raw if trusted else _identifier(kind, raw)  # ValueError -> pydantic
+        elif key == "name":
+            fields[key] = _text(item, 1, 256)
+        elif key == "birth_date":
+            fields[key] = None if item is None else _date(item)
+        elif key == "household_id":
+            fields[key] = None if item is None else _identifier_field(item)
+        else:  # district
+            fields[key] = None if item is None else _text(item, 0, 64)
+    return _construct(Applicant, _APPLICANT_FIELDS, fields)
+
+
+def _payment(value: Any, trusted: bool) -> Payment:
+    if type(value) is not dict or not value.keys() <= _PAYMENT_KEYS or "channel" not in value:
+        raise _Unsure
+    channel = value["channel"]
+    if type(channel) is not str or channel not in _CHANNELS:
+        raise _Unsure
+    fields: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "channel":
+            fields[key] = channel
+        elif item is None:
+            fields[key] = None
+        elif type(item) is not str:
+            raise _Unsure
+        else:
+            fields[key] = item if trusted else _iban(item)  # ValueError -> pydantic
+    if channel in ("bank", "treasury") and fields.get("iban") is None:
+        raise _Unsure
+    return _construct(Payment, _PAYMENT_FIELDS, fields)
