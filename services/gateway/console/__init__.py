@@ -1,7 +1,7 @@
 """The operator console: server-rendered pages (Jinja2) served by the gateway, Ukrainian first.
 
 Start page ``/`` (overview); every other page is one click away in the top navigation:
-applications (and each decision), dead letters, programs, budget, reports, registers. People
+applications (and each decision), dead letters, programs, budget, reports, registers, what if. People
 sign in (``services.gateway.users``); pages never show a full РНОКПП or IBAN to a viewer.
 No script is needed (one inline ``window.print()``), nothing is loaded from another host.
 """
@@ -34,7 +34,7 @@ def _error_page(request: Request, g: Any, status: int, text: str):
 
 
 def install(app: FastAPI, gw) -> None:
-    from services.gateway.console import ops, pages
+    from services.gateway.console import ops, pages, whatif_page
 
     class ConsoleRoute(APIRoute):
         """HTML answers for the console: a sign-in redirect, an error page; never a traceback."""
@@ -63,5 +63,5 @@ def install(app: FastAPI, gw) -> None:
             return run
 
     app.mount("/_console", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (pages, ops):
+    for module in (pages, ops, whatif_page):
         app.include_router(module.router(gw, ConsoleRoute))

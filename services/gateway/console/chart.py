@@ -9,14 +9,16 @@ from services.gateway.console.web import uah
 MONTHS = ("січ", "лют", "бер", "кві", "тра", "чер", "лип", "сер", "вер", "жов", "лис", "гру")
 
 
-def plan_vs_paid(months: list[tuple[str, int, int]], plan_label: str, paid_label: str) -> str:
-    """``months``: (YYYY-MM, plan kop, paid kop) for each month shown."""
+def plan_vs_paid(months: list[tuple[str, int, int]], plan_label: str, paid_label: str,
+                 chart_id: str = "plan-paid-chart") -> str:
+    """``months``: (YYYY-MM, plan kop, paid kop) for each month shown (any two series: the what-if page
+    draws baseline vs scenario with it)."""
     width, height, left, bottom, top = 820, 280, 96, 30, 24
     peak = max([1, *(max(p, q) for _, p, q in months)])
     slot = (width - left - 10) / max(1, len(months))
     bar = max(3.0, slot * 0.35)
     plot = height - bottom - top
-    parts = [f'<svg class="chart" id="plan-paid-chart" viewBox="0 0 {width} {height}" role="img" '
+    parts = [f'<svg class="chart" id="{escape(chart_id)}" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="{escape(plan_label)} / {escape(paid_label)}" xmlns="http://www.w3.org/2000/svg">']
     for i in range(5):  # grid with amounts
         y = top + plot * i / 4
