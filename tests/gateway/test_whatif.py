@@ -276,6 +276,8 @@ def test_the_console_page_runs_the_pm_scenario_on_an_upload_and_shows_tables_and
     assert 'id="whatif-chart"' in page and "<svg" in page and "cdn" not in page.lower()
     assert "zhytomyr." in page and 'id="whatif-people"' in page and 'id="whatif-total"' in page
     assert "грн" in page
+    everything = client.get(page_url, params={"chart": "all", "year": "1999"})  # an unknown year: the default one
+    assert everything.status_code == 200 and 'id="whatif-chart"' in everything.text
     _sign_in(client, "viewer")
     assert client.get(page_url).status_code == 200
     workbook = client.get(page_url + "/whatif.xlsx")

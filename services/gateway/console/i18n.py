@@ -201,6 +201,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "whatif_chart": ("Виплати за місяцями: базовий і сценарій", "Paid by month: baseline and scenario"),
     "whatif_counts": ("Рішень: {b} базових, {s} за сценарієм; відхилених рядків {rb} / {rs}; перераховано програм: {n}",
                       "Decisions: {b} baseline, {s} scenario; rejected lines {rb} / {rs}; programs recomputed: {n}"),
+    "whatif_chart_changed": ("змінені програми", "programs that changed"),
+    "whatif_chart_all": ("усі програми", "all programs"),
     "person": ("Особа", "Person"),
     "started": ("Почато", "Started"),
     "totals": ("Разом", "Totals"),

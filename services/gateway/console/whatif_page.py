@@ -49,6 +49,29 @@ def _changed_program(p: dict[str, Any]) -> bool:
                 or p["entitled_baseline_kop"] != p["entitled_scenario_kop"])
 
 
+def _cost_by_month(months: list[dict[str, Any]], changed: set[str], kind: str,
+                   year: str) -> tuple[Any, list[str]]:
+    """Paid by month of one year, baseline and scenario: the programs that changed (``changed``) or all.
+
+    The year is the one asked for, else the year whose paid total changed most (then the latest).
+    Returns ``("YYYY", {period: (baseline kop, scenario kop)})`` (or ``()`` without months) and the years.
+    """
+    by_year: dict[str, dict[str, list[int]]] = {}
+    for m in months:
+        if kind == "changed" and m["program_id"] not in changed:
+            continue
+        cell = by_year.setdefault(m["period"][:4], {}).setdefault(m["period"], [0, 0])
+        cell[0] += m["paid_baseline_kop"]
+        cell[1] += m["paid_scenario_kop"]
+    years = sorted(by_year)
+    if not years:
+        return (), years
+    if year not in by_year:
+        year = max(years, key=lambda y: (abs(sum(s - b for b, s in by_year[y].values())), y))
+    series = {f"{year}-{n:02d}": tuple(by_year[year].get(f"{year}-{n:02d}", (0, 0))) for n in range(1, 13)}
+    return (year, series), years
+
+
 def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
     r = APIRouter(include_in_schema=False, route_class=route_class)
 
@@ -105,7 +128,7 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
         return redirect(f"/console/whatif/{job.id}")
 
     @r.get("/console/whatif/{job_id}", response_class=HTMLResponse)
-    def whatif_job(request: Request, job_id: str) -> HTMLResponse:
+    def whatif_job(request: Request, job_id: str, year: str = "", chart: str = "changed") -> HTMLResponse:
         g = gw()
         user = current_user(request, g)
         need(user, "viewer", *RUN_ROLES)
@@ -118,12 +141,15 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
         if result is not None:
             lang = lang_of(request)
             changed = [p for p in result["programs"] if _changed_program(p)]
+            chart = chart if chart in ("changed", "all") and changed else "all"
+            shown, years = _cost_by_month(result["months"], {p["program_id"] for p in changed}, chart, year)
+            series = [(p, b, s) for p, (b, s) in shown[1].items()] if shown else []
             context.update(
                 result=result, programs=changed, unchanged=len(result["programs"]) - len(changed),
-                months=[m for m in result["months"] if _changed_month(m)],
-                chart=plan_vs_paid([(m["period"], m["paid_baseline_kop"], m["paid_scenario_kop"])
-                                    for m in result["cost_by_month"]],
-                                   translate("baseline", lang), translate("scenario", lang), chart_id="whatif-chart"),
+                months=[m for m in result["months"] if _changed_month(m)], chart_kind=chart,
+                chart_year=shown[0] if shown else "", years=years, can_narrow=bool(changed),
+                chart=plan_vs_paid(series, translate("baseline", lang), translate("scenario", lang),
+                                   chart_id="whatif-chart"),
                 tables=TABLES)
         return render(request, g, "whatif_job.html", user, **context)
 
