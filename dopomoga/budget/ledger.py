@@ -75,7 +75,8 @@ class BudgetLedger:
         self.catalog = catalog if catalog is not None else Catalog.load()
         # the cities' budget lines (programs/<city>/budget-lines.yaml beside the catalog's programs)
         self.lines = lines if lines is not None else BudgetLines.load(self.catalog.root)
-        self.store = Store(url)
+        # locks per budget key (the program, or its pooled line's holder) and year: dopomoga.budget.store
+        self.store = Store(url, scope=self.lines.holder)
         self.engine = self.store.engine
         self.policy = BudgetPolicy(self.catalog, self.lines)
         self.reports = Reports(self.engine, self.policy.carry_over, self.policy.holder)

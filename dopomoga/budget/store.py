@@ -8,7 +8,8 @@
 - every mutation takes the next ``budget_inputs.seq``. On SQLite one writer holds the database
   (``BEGIN IMMEDIATE``) and the number is ``max(seq) + 1``. On PostgreSQL budgets do not
   serialise each other (issue 15): a transaction first takes a transaction-scoped advisory lock
-  per budget scope it touches (``lock_keys``: ``<scope>:<year>``, sorted, so two writers never
+  per budget scope it touches (``lock_keys``: ``<scope>:<year>``, the scope being the budget key -
+  the program or its pooled line's holder - when the ledger opens the store; sorted, so two writers never
   wait on each other in a circle), then draws its numbers from the sequence
   ``budget_inputs_seq_gen``. Writers on different budgets run in parallel; writers on one budget
   queue on its lock, in the order the numbers then say. A deadlock or serialization failure
@@ -82,8 +83,13 @@ class Store:
         self.engine = make_engine(url)
         self.postgres = self.engine.dialect.name == "postgresql"
         #: the budget scope of a program for the advisory locks: programs that share a budget must
-        #: share a scope. The default, the city (a line allocated whole never spans cities), is
-        #: safe without the budget lines; ``BudgetLedger`` may pass its lines' holder instead.
+        #: share a scope. ``BudgetLedger`` passes its lines' holder (the budget key: the program, or
+        #: the holder id of a line allocated whole), so programs of one city proceed in parallel and
+        #: a pooled line's programs queue on one lock. Everything a transaction reads or writes is
+        #: under its input's budget key (claims, plans, closes, carry-over, the next year of a
+        #: December claim); numbers come from the sequence. Every writer of one database must use
+        #: the same scope (stop all budget replicas when upgrading from the city scope). The
+        #: default, the city, is safe without the budget lines (a line never spans cities).
         self.scope: Callable[[str], str] = scope or city_scope
 
     def upgrade(self, revision: str = "head") -> None:
