@@ -33,7 +33,7 @@ import pydantic_core
 from dopomoga import explain_uk as uk
 from dopomoga.budget.allocation import available_in, monthly_plan, planned_month, year_room
 from dopomoga.budget.lines import BudgetLines
-from dopomoga.budget.rationing import Claim, priority_then_pro_rata, pro_rata
+from dopomoga.budget.rationing import Claim, Rationed, priority_then_pro_rata, pro_rata
 from dopomoga.budget.tx import ClaimRow, Tx, district_of
 from dopomoga.errors import ApplicationError, LedgerError
 from dopomoga.ids import decision_id
@@ -457,34 +457,54 @@ class BudgetPolicy:
     def _settle_pro_rata(self, tx: Tx, pending: Sequence[ClaimRow], pool: int,
                          plan: tuple[int, ...] | None) -> tuple[int, str]:
         clause = self.clause(pending[0].program_id)
-        claims = [Claim(c.application_id, c.claimed_kop, c.priority_class) for c in pending]
-        if any(c.policy == "priority_then_pro_rata" for c in pending):
-            result = priority_then_pro_rata(pool, claims)
-            shares = [result.class_coefficients.get(c.priority, Fraction(0)) for c in claims]
-        else:
-            result = pro_rata(pool, claims)
-            shares = [result.coefficient] * len(claims)
-        no_money = plan is None or sum(plan) == 0
-        for claim, award, share in zip(pending, result.awards, shares, strict=True):
+        result, outcomes = pro_rata_outcomes(pending, pool, plan)
+        for claim, status, award, share, reason in outcomes:
             by_priority = claim.policy == "priority_then_pro_rata"
-            if award == claim.claimed_kop:
+            if status == "paid":
                 self.emit(
-                    tx, claim, status="paid", final=True, payout=award, coefficient=Fraction(1),
-                    reason="within_allocation",
+                    tx, claim, status="paid", final=True, payout=award, coefficient=share,
+                    reason=reason,
                     explanation=uk.budget_paid_in_full_at_close(
                         award_kop=award, period=claim.budget_period, claimed_total_kop=result.claimed,
                         pool_kop=pool, by_priority=by_priority, clause=clause,
                     ),
                 )
-            elif award == 0:
-                self.refuse(tx, claim, "no_appropriation" if no_money else "budget_exhausted", pool)
+            elif status == "refused":
+                self.refuse(tx, claim, reason, pool)
             else:
                 self.emit(
-                    tx, claim, status="prorated", final=True, payout=award, coefficient=share, reason="prorated",
+                    tx, claim, status="prorated", final=True, payout=award, coefficient=share, reason=reason,
                     explanation=uk.budget_prorated(
-                        period=claim.budget_period, claims=len(claims), claimed_total_kop=result.claimed,
+                        period=claim.budget_period, claims=len(outcomes), claimed_total_kop=result.claimed,
                         pool_kop=pool, share=share, award_kop=award, claimed_kop=claim.claimed_kop,
                         priority_class=claim.priority_class if by_priority else None, clause=clause,
                     ),
                 )
         return result.paid, fraction_str(result.coefficient)
+
+
+def pro_rata_outcomes(pending: Sequence[ClaimRow], pool: int, plan: tuple[int, ...] | None
+                      ) -> tuple[Rationed, list[tuple[ClaimRow, str, int, Fraction, str]]]:
+    """How a month's close settles its reserved claims (pure: no sentence, no storage).
+
+    Each claim's (claim, status, payout, coefficient, reason): paid in full, refused (nothing
+    left, or no allocation at all), or prorated by its share (its priority class's, where the
+    program ranks claims by priority). Used by ``BudgetPolicy`` and the what-if's in-memory
+    budget (``dopomoga.budget.memory``) alike."""
+    claims = [Claim(c.application_id, c.claimed_kop, c.priority_class) for c in pending]
+    if any(c.policy == "priority_then_pro_rata" for c in pending):
+        result = priority_then_pro_rata(pool, claims)
+        shares = [result.class_coefficients.get(c.priority, Fraction(0)) for c in claims]
+    else:
+        result = pro_rata(pool, claims)
+        shares = [result.coefficient] * len(claims)
+    no_money = plan is None or sum(plan) == 0
+    outcomes: list[tuple[ClaimRow, str, int, Fraction, str]] = []
+    for claim, award, share in zip(pending, result.awards, shares, strict=True):
+        if award == claim.claimed_kop:
+            outcomes.append((claim, "paid", award, Fraction(1), "within_allocation"))
+        elif award == 0:
+            outcomes.append((claim, "refused", 0, Fraction(0), "no_appropriation" if no_money else "budget_exhausted"))
+        else:
+            outcomes.append((claim, "prorated", award, share, "prorated"))
+    return result, outcomes

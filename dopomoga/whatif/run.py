@@ -37,7 +37,9 @@ from dopomoga.budget import schema as t
 from dopomoga.budget.commands import period_closed
 from dopomoga.budget.ledger import BudgetLedger, NeedRow
 from dopomoga.budget.lines import BudgetLines
+from dopomoga.budget.memory import MemoryBudget
 from dopomoga.rules.batch import decide_batch, default_workers
+from dopomoga.rules.lean import lean_batch
 from dopomoga.rules.programs import Catalog
 from dopomoga.whatif.scenario import Scenario
 from schemas.events import AllocationSet, EntitlementCalculated
@@ -256,12 +258,101 @@ def _ledger_job(job: tuple[str, int, list[str], list[str]]) -> tuple[dict[str, C
 
 def run_whatif(base: Catalog, scenario: Scenario, applications: Path, allocations: list[AllocationSet], *,
                full: bool = False, workers: int | None = None, workdir: Path | None = None,
-               progress: Progress | None = None) -> tuple[Side, Side, frozenset[str]]:
-    """Baseline and scenario, decided and budgeted; returns both sides and the recomputed programs."""
-    global _COUNTER
+               progress: Progress | None = None, budget: str = "memory") -> tuple[Side, Side, frozenset[str]]:
+    """Baseline and scenario, decided and budgeted; returns both sides and the recomputed programs.
+
+    ``budget="memory"`` (the default): the lean decisions (``dopomoga.rules.lean``) of both sides in
+    one pass over the applications, into in-memory budgets (``dopomoga.budget.memory``).
+    ``budget="sql"``: the traced batch path into temporary SQLite ledgers (the reference the
+    in-memory budget is tested against; several times slower).
+    """
     workers = workers or default_workers()
     lines = BudgetLines.load(base.root)
     recomputed = frozenset(base.programs) if full else recomputed_programs(scenario, base, lines)
+    if budget == "memory":
+        return _run_memory(base, scenario, applications, allocations, recomputed, lines, full=full,
+                           workers=workers, progress=progress)
+    if budget != "sql":
+        raise ValueError(f"budget must be 'memory' or 'sql', not {budget!r}")
+    return _run_sql(base, scenario, applications, allocations, recomputed, lines, workers=workers,
+                    workdir=workdir, progress=progress)
+
+
+def _memory_side(budget: MemoryBudget) -> tuple[dict[str, Claim], list[NeedRow]]:
+    """A budget's claims and month rows (those of the budget keys it has claims of, as the ledgers)."""
+    budget.close_year()
+    holders = {budget.policy.holder(p) for p, _, _ in budget.budgets}
+    months = [r for year in budget.years() for r in budget.need_report(year) if r.program_id in holders]
+    claims = {c.application_id: Claim(c.program_id, c.origin_period, c.eligible, c.claimed_kop, c.status,
+                                      c.payout_kop, c.coefficient, mask(c.context))
+              for c in budget.claims()}
+    return claims, months
+
+
+def _run_memory(base: Catalog, scenario: Scenario, applications: Path, allocations: list[AllocationSet],
+                recomputed: frozenset[str], lines: BudgetLines, *, full: bool, workers: int,
+                progress: Progress | None) -> tuple[Side, Side, frozenset[str]]:
+    scen_catalog = scenario.catalog()
+    budgets = (MemoryBudget(base, lines), MemoryBudget(scen_catalog, lines))
+    for budget, commands in zip(budgets, (allocations, scenario.allocations(allocations)), strict=True):
+        for allocation in commands:
+            if allocation.program_id in budget.catalog.programs:
+                budget.apply(allocation)
+    counts: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+    errors = [0, 0]
+    done = [0, 0]
+    for _, sides in lean_batch([base, scen_catalog], _lines(applications), workers=workers,
+                               recompute=None if full else recomputed):
+        for index, outcome in enumerate(sides):
+            if outcome is None:
+                continue
+            done[index] += 1
+            lean = outcome[1]
+            if lean is None:
+                errors[index] += 1
+                continue
+            budgets[index].submit(lean)
+            counts[index][lean.program_id] += 1
+        if progress is not None and done[0] % 2000 == 0:
+            progress("baseline", 2000)
+            progress("scenario", done[1])
+            done[1] = 0
+    if progress is not None:
+        progress("baseline", done[0] % 2000)
+        progress("scenario", done[1])
+    base_claims, base_months = _memory_side(budgets[0])
+    if progress is not None:
+        progress("budget", len(base_claims))
+    scen_claims, scen_months = _memory_side(budgets[1])
+    if progress is not None:
+        progress("budget", len(scen_claims))
+    return _sides(scenario, recomputed, lines, (base_claims, base_months, errors[0], counts[0]),
+                  (scen_claims, scen_months, errors[1], counts[1]))
+
+
+def _sides(scenario: Scenario, recomputed: frozenset[str], lines: BudgetLines,
+           base: tuple[dict[str, Claim], list[NeedRow], int, Counter[str]],
+           scen: tuple[dict[str, Claim], list[NeedRow], int, Counter[str]]) -> tuple[Side, Side, frozenset[str]]:
+    """Both sides; programs not recomputed keep the baseline's outcomes on the scenario's side."""
+    base_claims, base_months, base_errors, base_counts = base
+    scen_claims, scen_months, scen_errors, scen_counts = scen
+    base_months = sorted(base_months, key=_month_key)
+    # Programs not recomputed: the scenario's outcomes are the baseline's (same rules, money, claims).
+    merged = {k: v for k, v in base_claims.items() if v.program_id not in recomputed}
+    merged.update(scen_claims)
+    keys = {lines.holder(p) for p in recomputed}  # a month row is a budget key's: a program or a line holder
+    months = sorted([r for r in base_months if r.program_id not in keys]
+                    + [r for r in scen_months if r.program_id in keys], key=_month_key)
+    baseline = Side("baseline", base_claims, base_months, base_errors, sum(base_counts.values()))
+    scen_decided = sum(scen_counts.values()) + sum(c for p, c in base_counts.items() if p not in recomputed)
+    scenario_side = Side(scenario.id, merged, months, scen_errors, scen_decided)
+    return baseline, scenario_side, recomputed
+
+
+def _run_sql(base: Catalog, scenario: Scenario, applications: Path, allocations: list[AllocationSet],
+             recomputed: frozenset[str], lines: BudgetLines, *, workers: int, workdir: Path | None,
+             progress: Progress | None) -> tuple[Side, Side, frozenset[str]]:
+    global _COUNTER
     with tempfile.TemporaryDirectory(prefix="dopomoga-whatif-", dir=workdir) as tmp:
         root = Path(tmp)
         base_programs, base_counts, base_errors = decide_side(
@@ -305,19 +396,11 @@ def run_whatif(base: Catalog, scenario: Scenario, applications: Path, allocation
             _JOBS.clear()
             _COUNTER = None
     base_claims = {k: v for claims, _ in results["baseline"] for k, v in claims.items()}
-    base_months = sorted((r for _, months in results["baseline"] for r in months), key=_month_key)
+    base_months = [r for _, months in results["baseline"] for r in months]
     scen_claims = {k: v for claims, _ in results["scenario"] for k, v in claims.items()}
     scen_months = [r for _, months in results["scenario"] for r in months]
-    # Programs not recomputed: the scenario's outcomes are the baseline's (same rules, money, claims).
-    merged = {k: v for k, v in base_claims.items() if v.program_id not in recomputed}
-    merged.update(scen_claims)
-    keys = {lines.holder(p) for p in recomputed}  # a month row is a budget key's: a program or a line holder
-    months = sorted([r for r in base_months if r.program_id not in keys]
-                    + [r for r in scen_months if r.program_id in keys], key=_month_key)
-    baseline = Side("baseline", base_claims, base_months, base_errors, sum(base_counts.values()))
-    scen_decided = sum(scen_counts.values()) + sum(c for p, c in base_counts.items() if p not in recomputed)
-    scenario_side = Side(scenario.id, merged, months, scen_errors, scen_decided)
-    return baseline, scenario_side, recomputed
+    return _sides(scenario, recomputed, lines, (base_claims, base_months, base_errors, base_counts),
+                  (scen_claims, scen_months, scen_errors, scen_counts))
 
 
 def _month_key(row: NeedRow) -> tuple[str, str, str]:

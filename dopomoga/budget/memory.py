@@ -1,0 +1,342 @@
+"""An in-memory budget for what-if: the ledger's budget rules, with no SQL, events or stored revisions.
+
+``MemoryBudget`` applies allocations, takes claims (``dopomoga.rules.lean.Lean``) and closes
+months exactly as ``BudgetLedger`` does, because it runs the ledger's own policy
+(``dopomoga.budget.policy.BudgetPolicy``: first come within the year-to-date plan with deferrals
+to the planned month, strict FIFO, pro rata by largest remainder at the close, priorities, pooled
+budget lines, late claims, payables carried past December, claims held for confirmation) on a
+transaction that lives in memory (``MemoryTx``, the same interface as ``dopomoga.budget.tx.Tx``).
+What it leaves out is what a what-if throws away: ``PayoutDecided`` events and their sentences,
+the stored inputs and revisions, the entitlement bytes. A claim's state is a ``ClaimRow``; the
+month totals are the ledger's ``Year`` rows, kept up to date by the same ``account`` calls.
+
+``tests/whatif/test_memory_budget.py`` runs the SQL ledger and this budget side by side (the
+example applications, generated applications and allocations) and checks the same outcome
+(status, payout, coefficient, reason) for every claim and the same need-report rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from dopomoga.budget.allocation import available_in
+from dopomoga.budget.commands import period_closed
+from dopomoga.budget.lines import BudgetLines
+from dopomoga.budget.policy import PRO_RATA_POLICIES, QUEUE_POLICIES, BudgetPolicy, pro_rata_outcomes
+from dopomoga.budget.reports import NeedRow, month_coefficient
+from dopomoga.budget.tx import OPEN_STATUSES, PAID_STATUSES, ClaimRow, Sums, Year
+from dopomoga.errors import LedgerError
+from dopomoga.money import fraction_str
+from dopomoga.periods import next_period
+from dopomoga.rules.lean import Lean
+from dopomoga.rules.programs import Catalog
+from schemas.events import AllocationSet, ParameterConfirmed
+
+_Key = tuple[str, str, int]  # holder, district, year
+_ONE = Fraction(1)
+_ZERO = Fraction(0)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedMonth:
+    pool_kop: int
+    claimed_kop: int
+    paid_kop: int
+    coefficient: str
+
+
+class MemoryTx:
+    """``dopomoga.budget.tx.Tx``'s interface over plain dicts: one transaction that never ends."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.occurred_at: Any = None
+        self.claims: dict[str, ClaimRow] = {}
+        self.years: dict[_Key, Year] = {}
+        self.plans: dict[_Key, tuple[int, ...]] = {}
+        self.closed: dict[tuple[str, str], set[str]] = {}
+        self.closes: dict[tuple[str, str, str], ClosedMonth] = {}
+        self.confirmations: dict[tuple[str, int], set[str]] = {}
+        self.awaiting: dict[str, tuple[str, ...]] = {}  # held claim -> the parameters it awaits
+        self.open: dict[tuple[str, str, str], dict[str, ClaimRow]] = {}  # (holder, district, month) -> claims
+        self.deferred: dict[_Key, dict[str, ClaimRow]] = {}  # deferred claims of a budget key's year
+
+    def start(self, occurred_at: Any) -> None:
+        self.seq += 1
+        self.occurred_at = occurred_at
+
+    # -- plan and running totals ---------------------------------------------------------------
+    def plan(self, program_id: str, district: str, year: int) -> tuple[int, ...] | None:
+        return self.plans.get((program_id, district, year))
+
+    def year(self, program_id: str, district: str, year: int) -> Year:
+        key = (program_id, district, year)
+        totals = self.years.get(key)
+        if totals is None:
+            totals = self.years[key] = Year(rows=[[0, 0, 0, 0, 0] for _ in range(12)], stored={}, touched=set())
+        return totals
+
+    def spent(self, program_id: str, district: str, year: int) -> list[int]:
+        return self.year(program_id, district, year).spent()
+
+    def account(self, claim: ClaimRow, sign: int) -> None:
+        """``Tx.account``, and the indexes of open and deferred claims kept with it."""
+        status = claim.status
+        if status in OPEN_STATUSES:
+            where = (claim.holder, claim.district, claim.budget_period)
+            if sign > 0:
+                self.open.setdefault(where, {})[claim.application_id] = claim
+            else:
+                self.open[where].pop(claim.application_id, None)
+            if status == "deferred":
+                key = (claim.holder, claim.district, claim.year)
+                if sign > 0:
+                    self.deferred.setdefault(key, {})[claim.application_id] = claim
+                else:
+                    self.deferred[key].pop(claim.application_id, None)
+        month = int(claim.budget_period[5:7])
+        totals = self.year(claim.holder, claim.district, claim.year)
+        totals.touched.add(month)
+        if not claim.eligible or status == "new":
+            return
+        row = totals.rows[month - 1]
+        row[0] += sign
+        row[1] += sign * claim.claimed_kop
+        if status == "pending":
+            row[2] += sign * claim.claimed_kop
+        elif status in PAID_STATUSES:
+            row[3] += sign * claim.payout_kop
+        elif status == "deferred":
+            row[4] += sign
+
+    # -- claims ------------------------------------------------------------------------------------
+    def add_claim(self, claim: ClaimRow, context: Any = None) -> None:
+        self.claims[claim.application_id] = claim
+
+    def deferred_claims(self, holder: str, district: str, year: int) -> list[ClaimRow]:
+        queue = self.deferred.get((holder, district, year))
+        if not queue:
+            return []
+        return sorted(queue.values(), key=lambda c: (c.carried_from == 0, c.arrival_seq))
+
+    def open_claims(self, holder: str, district: str, period: str) -> list[ClaimRow]:
+        return list(self.open.get((holder, district, period), {}).values())
+
+    def sync(self) -> None:
+        """Nothing to write: queries read the live claims."""
+
+    # -- confirmations -----------------------------------------------------------------------------
+    def confirmed(self, program_id: str, year: int) -> set[str]:
+        return self.confirmations.setdefault((program_id, year), set())
+
+    def record_confirmation(self, command: Any) -> bool:
+        found = self.confirmed(command.program_id, command.year)
+        if command.parameter in found:
+            return False
+        found.add(command.parameter)
+        return True
+
+    def held_claims(self, program_id: str, year: int) -> list[tuple[ClaimRow, list[str]]]:
+        held = [(c, list(self.awaiting.get(c.application_id, ()))) for c in self.claims.values()
+                if c.program_id == program_id and c.year == year and c.status == "held"]
+        return sorted(held, key=lambda pair: pair[0].arrival_seq)
+
+    # -- periods -----------------------------------------------------------------------------------
+    def closed_periods(self, program_id: str, district: str) -> set[str]:
+        return self.closed.setdefault((program_id, district), set())
+
+    def is_closed(self, program_id: str, district: str, period: str) -> bool:
+        closed = self.closed.get((program_id, district))
+        return closed is not None and period in closed
+
+    def next_open(self, program_id: str, district: str, period: str) -> str | None:
+        candidate = next_period(period)
+        while candidate is not None and self.is_closed(program_id, district, candidate):
+            candidate = next_period(candidate)
+        return candidate
+
+    def first_open(self, program_id: str, district: str, year: int) -> str | None:
+        january = f"{year:04d}-01"
+        return january if not self.is_closed(program_id, district, january) else self.next_open(
+            program_id, district, january
+        )
+
+    def record_close(self, program_id: str, district: str, period: str, event_id: str, *,
+                     pool: int, claimed: int, paid: int, coefficient: str) -> None:
+        self.closes[(program_id, district, period)] = ClosedMonth(pool, claimed, paid, coefficient)
+        self.closed_periods(program_id, district).add(period)
+
+    # -- allocations -------------------------------------------------------------------------------
+    def write_allocation(self, command: AllocationSet, plan: tuple[int, ...], holder: str, line: str | None) -> None:
+        self.plans[(holder, command.district or "", command.year)] = plan
+
+    def districts(self, program_id: str, year: int) -> list[str]:
+        found = {d for (p, d, y) in self.plans if p == program_id and y == year}
+        found |= {d for (p, d, y), totals in self.years.items() if p == program_id and y == year and totals.touched}
+        return sorted(found | {""})
+
+
+class LeanPolicy(BudgetPolicy):
+    """The ledger's budget policy, deciding without writing events or their sentences."""
+
+    def emit(self, tx: Any, claim: ClaimRow, *, status: str, final: bool, payout: int,
+             coefficient: Fraction | None, reason: str, explanation: str) -> None:
+        tx.account(claim, -1)
+        claim.revision += 1
+        claim.status = status
+        claim.final = final
+        claim.payout_kop = payout
+        if coefficient is not None:
+            claim.coefficient = "1" if coefficient == 1 else "0" if coefficient == 0 else fraction_str(coefficient)
+        claim.reason_code = reason
+        tx.account(claim, 1)
+
+    def refuse(self, tx: Any, claim: ClaimRow, reason: str, available: int | None = None,
+               explanation: str | None = None) -> None:
+        self.emit(tx, claim, status="refused", final=True, payout=0, coefficient=_ZERO, reason=reason, explanation="")
+
+    def defer(self, tx: Any, claim: ClaimRow, reason: str, available: int, planned: int | None = None) -> None:
+        self.emit(tx, claim, status="deferred", final=False, payout=0, coefficient=_ZERO, reason=reason,
+                  explanation="")
+
+    def pay(self, tx: Any, claim: ClaimRow) -> None:
+        self.emit(tx, claim, status="paid", final=True, payout=claim.claimed_kop, coefficient=_ONE,
+                  reason="payable_paid" if claim.carried_from else "within_allocation", explanation="")
+
+    def _settle_pro_rata(self, tx: Any, pending: Any, pool: int, plan: tuple[int, ...] | None) -> tuple[int, str]:
+        result, outcomes = pro_rata_outcomes(pending, pool, plan)
+        for claim, status, award, share, reason in outcomes:
+            self.emit(tx, claim, status=status, final=True, payout=award, coefficient=share, reason=reason,
+                      explanation="")
+        return result.paid, fraction_str(result.coefficient)
+
+    def submit_lean(self, tx: MemoryTx, lean: Lean) -> None:
+        """``BudgetPolicy.submit`` of a lean decision (the same steps, no entitlement event)."""
+        policy = lean.policy
+        eligible = lean.eligible
+        if eligible and policy not in PRO_RATA_POLICIES + QUEUE_POLICIES:
+            raise LedgerError("unknown_policy", f"unknown budget policy {policy!r}")
+        spec = self.budget_spec(lean.program_id) if eligible else None
+        period = lean.period
+        claim = ClaimRow(
+            application_id=lean.application_id, entitlement_decision_id="", program_id=lean.program_id,
+            district=lean.district, year=int(period[:4]), origin_period=period, budget_period=period,
+            policy=policy, priority_class=lean.priority if policy == "priority_then_pro_rata" else 0,
+            arrival_seq=tx.seq, eligible=eligible, claimed_kop=lean.amount_kop, payout_kop=0, status="new",
+            final=False, reason_code="", coefficient="0", revision=0, context=lean.payee,
+            holder=self.holder(lean.program_id),
+        )
+        tx.add_claim(claim)
+        if not eligible:
+            self.refuse(tx, claim, "ineligible")
+            return
+        assert spec is not None
+        if lean.amount_kop == 0:
+            self.emit(tx, claim, status="paid", final=True, payout=0, coefficient=_ONE, reason="zero_amount",
+                      explanation="")
+            return
+        if lean.pending:
+            awaiting = sorted(set(lean.pending) - tx.confirmed(claim.program_id, claim.year))
+            if awaiting:
+                tx.awaiting[claim.application_id] = lean.pending
+                self.emit(tx, claim, status="held", final=False, payout=0, coefficient=_ZERO,
+                          reason="awaiting_confirmation", explanation="")
+                return
+        self.admit(tx, claim, spec)
+
+
+class MemoryBudget:
+    """Budgets of a catalog's programs, in memory: allocations, claims and closes in the ledger's order."""
+
+    def __init__(self, catalog: Catalog, lines: BudgetLines | None = None):
+        self.catalog = catalog
+        self.lines = lines if lines is not None else BudgetLines.load(catalog.root)
+        self.policy = LeanPolicy(catalog, self.lines)
+        self.tx = MemoryTx()
+        self._inputs: set[str] = set()  # allocation and confirmation event ids applied (a replay does nothing)
+        self.budgets: set[tuple[str, str | None, int]] = set()  # (program, district, year) of every claim
+
+    def apply(self, command: AllocationSet | ParameterConfirmed) -> None:
+        """An allocation (or a confirmation), as ``BudgetLedger.apply``."""
+        if command.event_id in self._inputs:
+            return
+        self._inputs.add(command.event_id)
+        self.tx.start(command.occurred_at)
+        if isinstance(command, AllocationSet):
+            self.policy.allocate(self.tx, command)
+        else:
+            self.policy.confirm(self.tx, command)
+
+    def submit(self, lean: Lean) -> None:
+        """A claim, as ``BudgetLedger.submit`` of its entitlement (a repeated application is a replay)."""
+        if lean.application_id in self.tx.claims:
+            return
+        self.tx.start(None)
+        self.policy.submit_lean(self.tx, lean)
+        self.budgets.add((lean.program_id, lean.district or None, int(lean.period[:4])))
+
+    def close(self, program_id: str, period: str, district: str | None, closed_by: str = "dopomoga-whatif") -> None:
+        """A month's close (``PeriodClosed``), as ``BudgetLedger.apply`` of it."""
+        year, month = int(period[:4]), int(period[5:7])
+        command = period_closed(program_id, period, district, closed_by=closed_by,
+                                occurred_at=dt.datetime(year, month, 28, 23, 59, tzinfo=dt.UTC))
+        if command.event_id in self._inputs:
+            return
+        self._inputs.add(command.event_id)
+        self.tx.start(command.occurred_at)
+        self.policy.close(self.tx, command)
+
+    def close_year(self, closed_by: str = "dopomoga-whatif") -> None:
+        """Every month of each budget year with claims closed in calendar order (what a what-if does)."""
+        for program_id, district, year in sorted(self.budgets, key=lambda b: (b[0], b[1] or "", b[2])):
+            for month in range(1, 13):
+                self.close(program_id, f"{year}-{month:02d}", district, closed_by)
+
+    def claims(self) -> Iterator[ClaimRow]:
+        return iter(self.tx.claims.values())
+
+    def need_report(self, year: int, program_id: str | None = None) -> list[NeedRow]:
+        """``BudgetLedger.need_report``, from memory."""
+        tx = self.tx
+        if program_id is not None:
+            program_id = self.policy.holder(program_id)
+        stored = [*tx.plans, *(key for key, totals in tx.years.items() if totals.touched)]  # the SQL tables' rows
+        keys = {(p, d) for (p, d, y) in stored if y == year and (program_id is None or p == program_id)}
+        rows: list[NeedRow] = []
+        for prog, dist in sorted(keys):
+            plan = tx.plans.get((prog, dist, year))
+            totals = tx.years.get((prog, dist, year)) or Year([[0] * 5 for _ in range(12)], {}, set())
+            spent = totals.spent()
+            carry = self.policy.carry_over(prog)
+            for month in range(1, 13):
+                period = f"{year:04d}-{month:02d}"
+                sums: Sums = totals.sums(month)
+                allocation = plan[month - 1] if plan else 0
+                available = available_in(month, plan, spent, carry) if plan else 0
+                closed = tx.closes.get((prog, dist, period))
+                rows.append(NeedRow(
+                    program_id=prog, district=dist or None, period=period, claims=sums.count, need_kop=sums.need,
+                    allocation_kop=allocation, paid_kop=sums.paid, reserved_kop=sums.reserved,
+                    shortfall_kop=max(0, sums.need - allocation),
+                    unpaid_kop=max(0, sums.need - sums.paid - sums.reserved),
+                    coefficient=month_coefficient(closed, sums, available), closed=closed is not None,
+                ))
+        return rows
+
+    def years(self) -> list[int]:
+        return sorted({year for _, _, year in self.budgets})
+
+
+def feed(budget: MemoryBudget, allocations: Iterable[AllocationSet], claims: Iterable[Lean]) -> MemoryBudget:
+    """Allocations (those of the catalog's programs, as the what-if's ledgers), claims in order, every close."""
+    for allocation in allocations:
+        if allocation.program_id in budget.catalog.programs:
+            budget.apply(allocation)
+    for lean in claims:
+        budget.submit(lean)
+    budget.close_year()
+    return budget

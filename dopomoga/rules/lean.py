@@ -1,0 +1,350 @@
+"""The lean decision path: what a budget needs from an application, with the traced path's amounts.
+
+A what-if needs, per application, only what the budget reads: the program, the month claimed,
+whether it is eligible, the amount, the budget key's district, the budget policy, the priority
+class, the parameters awaiting confirmation, and the payee. ``lean_decide`` computes exactly
+those, with the **same compiled CEL** as ``Engine.decide_encoded`` (the same scope from
+``dopomoga.rules.scope``, the same combined condition-and-amount call, the same item rows and
+formula) but writes no trace, no explanation, no ids and no event bytes. Whenever the fast way
+does not apply (a failing CEL call, a parameter with no value, an amount out of range, no
+combined call), it decides the application on the traced path itself and takes the fields from
+that decision, so errors and amounts are the traced path's by construction.
+``tests/whatif/test_lean.py`` checks lean == traced on every example and on generated ones.
+
+``lean_batch`` decides JSON lines on every core, in input order, with the grant history in the
+loop exactly as ``dopomoga.rules.batch`` does (workers decide with an empty history; the parent
+re-decides, with the real history, any application whose history keys already have a grant).
+It can decide each line under two catalogs at once (a what-if's baseline and scenario: one
+parse, two decisions), each side with its own grant history. At most ``workers * 3`` chunks are
+in flight: bounded memory for any input length.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import multiprocessing
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+import orjson
+from pydantic import ValidationError
+
+from dopomoga.errors import ApplicationError
+from dopomoga.rules.batch import default_workers, parse_error, rule_error
+from dopomoga.rules.engine import MAX_KOP, Engine
+from dopomoga.rules.history import Grant, InMemoryHistory
+from dopomoga.rules.programs import Catalog, Program
+from dopomoga.rules.windows import counted_keys, history_count
+from schemas.events import ApplicationSubmitted
+
+_intern = sys.intern
+
+
+class Lean(NamedTuple):
+    """One application's decision, as much of it as a budget reads (money in kopiyky)."""
+
+    application_id: str
+    program_id: str
+    period: str  # the month claimed (the decision's period)
+    eligible: bool
+    amount_kop: int  # 0 when not eligible
+    district: str  # the budget key's district ('' unless the program budgets by district)
+    policy: str  # the program's budget.policy
+    priority: int  # the budget.priority class (0 unless the policy is priority_then_pro_rata)
+    pending: tuple[str, ...]  # parameters used whose values await an operator's confirmation
+    payee: str  # the applicant's id (the report masks it)
+
+
+class _Fallback(Exception):
+    """The fast way does not apply: decide on the traced path."""
+
+
+def _int_amount(value: Any) -> int:
+    if type(value) is not int or value < 0 or value > MAX_KOP:
+        raise _Fallback  # the traced path raises the bad_amount error with its message
+    return value
+
+
+def _priority(program: Program, scope: dict[str, Any]) -> int:
+    """``budget.priority`` on the decision's scope, as the ledger evaluates it (an error is an error)."""
+    from dopomoga.errors import LedgerError
+
+    try:
+        value = program.priority.run(scope)  # type: ignore[union-attr]
+    except (ApplicationError, TypeError, RuntimeError, ValueError, KeyError) as exc:
+        raise LedgerError("priority_failed", f"program {program.id}: budget.priority: {exc}") from None
+    if type(value) is not int:
+        raise LedgerError("priority_failed", f"program {program.id}: budget.priority gave {value!r}, not an int")
+    return value
+
+
+def _fast(engine: Engine, application: ApplicationSubmitted, as_of: dt.date | None) -> Lean:
+    context = engine.scopes.context(application, as_of, None)  # its errors are the traced path's
+    program = context.program
+    spec = program.spec
+    version = context.version
+    scope = context.scope
+    eligible = False
+    amount = 0
+    priority = 0
+    if not context.ended:
+        combined = version.combined
+        if combined is None or (context.missing and not context.vplan.combined_variables.isdisjoint(context.missing)):
+            raise _Fallback
+        try:
+            values = combined.run(scope)
+        except (TypeError, RuntimeError, ValueError):
+            raise _Fallback from None
+        eligible = all(values[: len(version.conditions)])
+        limit = spec.frequency.limit
+        if limit is not None and eligible:
+            eligible = history_count(engine.history, program, application, limit) == 0
+        if eligible:
+            if spec.budget.policy == "priority_then_pro_rata" and program.priority is not None:
+                priority = _priority(program, dict(scope))  # before items_total joins the scope
+            if version.combined_amount:
+                amount = _int_amount(values[-1])
+            else:
+                amount = _amount(version, scope, context.missing)
+    district = (application.applicant.district or "") if spec.budget.by_district else ""
+    return Lean(
+        application.application_id, program.id, _intern(context.period), eligible, amount, _intern(district),
+        spec.budget.policy, priority, tuple(context.pending) if eligible else (), application.applicant.id,
+    )
+
+
+def _amount(version: Any, scope: dict[str, Any], missing: dict[str, str]) -> int:
+    """The amount of an eligible application with item rows (or no combined amount): the same calls."""
+    items = version.items
+    if items is not None:
+        if items.row is None:
+            raise _Fallback
+        checks = (1 if items.include_when is not None else 0) + len(items.conditions)
+        total = 0
+        for row in scope.get(items.of, []):
+            try:
+                values = items.row.run({**scope, **row})
+            except (TypeError, RuntimeError, ValueError):
+                raise _Fallback from None
+            if all(values[:checks]):
+                total += _int_amount(values[-1])
+        scope = {**scope, "items_total": total}
+    if missing and not missing.keys().isdisjoint(version.formula.variables):
+        raise _Fallback
+    try:
+        return _int_amount(version.formula.run(scope))
+    except (TypeError, RuntimeError, ValueError):
+        raise _Fallback from None
+
+
+def _from_traced(engine: Engine, application: ApplicationSubmitted, as_of: dt.date | None) -> Lean:
+    """The traced decision's fields (raises its ApplicationError)."""
+    decision = engine.decide_encoded(application, as_of=as_of, record=False)
+    event = orjson.loads(decision.json)
+    program = engine.catalog.get(decision.program_id)
+    priority = 0
+    if decision.eligible and program.spec.budget.policy == "priority_then_pro_rata" and program.priority is not None:
+        counts: dict[str, int] = {}  # history counts as the decision shows them (the ledger's reading)
+        for shown in (*(c["inputs"] for c in event["conditions"]), *(s["inputs"] for s in event["trace"])):
+            for name, value in shown.items():
+                if name in program.spec.history and type(value) is int:
+                    counts[name] = value
+        rules_date = dt.date.fromisoformat(event["rules"]["effective_from"])
+        priority = _priority(program, engine.scopes.context(application, rules_date, counts).scope)
+    key = decision.budget_key or ""
+    return Lean(
+        application.application_id, decision.program_id, _intern(decision.period), decision.eligible,
+        decision.amount_kop or 0, _intern(key.split(":")[2] if key.count(":") >= 2 else ""),
+        event["budget_policy"], priority, tuple(event["operator"]["pending_confirmation"]),
+        application.applicant.id,
+    )
+
+
+def lean_decide(engine: Engine, application: ApplicationSubmitted, as_of: dt.date | None = None,
+                record: bool = False) -> Lean:
+    """The application's ``Lean`` decision (``record``: an eligible one enters the engine's history).
+
+    Raises the traced path's ``ApplicationError`` for an application it cannot decide."""
+    try:
+        lean = _fast(engine, application, as_of)
+    except _Fallback:
+        lean = _from_traced(engine, application, as_of)
+    if record and lean.eligible:
+        engine.history.record(engine.grant_for(application))
+    return lean
+
+
+# -- many lines, every core ------------------------------------------------------------------------
+#: (line_no, Lean or None, error or None) per side
+Outcome = tuple[int, Lean | None, dict[str, Any] | None]
+#: one side's decision of a line in a worker: (Lean | None, error | None, grant | None, history keys)
+_Side = tuple[Lean | None, dict[str, Any] | None, Grant | None, tuple[str, ...]]
+
+_ENGINES: tuple[Engine, ...] = ()  # the catalogs forked workers decide with (set before the fork)
+_COUNTED: tuple[frozenset[str], ...] = ()  # per side: programs whose grants some history counts
+
+
+def counted_programs(catalog: Catalog) -> frozenset[str]:
+    """Programs whose grants some program's history count or frequency limit counts."""
+    found: set[str] = set()
+    for program in catalog.programs.values():
+        spec = program.spec
+        for h in [*spec.history.values(), *([spec.frequency.limit] if spec.frequency.limit else [])]:
+            found.update(h.programs or [program.id])
+    return frozenset(found)
+
+
+def _decide_one(engine: Engine, counted: frozenset[str], number: int, application: ApplicationSubmitted,
+                as_of: dt.date | None) -> _Side:
+    try:
+        plan = engine.scopes.plan(application.program_id)
+        keys = counted_keys(plan.program, application)
+        lean = lean_decide(engine, application, as_of)
+    except ApplicationError as exc:
+        return None, rule_error(number, application, exc), None, ()
+    grant = engine.grant_for(application) if lean.eligible and lean.program_id in counted else None
+    return lean, None, grant, keys
+
+
+def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None,
+                  recompute: frozenset[str] | None) -> list[tuple[int, list[_Side | None]]]:
+    """Each non-blank line's decision under each side's catalog (later sides only where ``_wanted``)."""
+    out: list[tuple[int, list[_Side | None]]] = []
+    for offset, line in enumerate(lines):
+        if not line.strip():
+            continue
+        number = first + offset
+        try:
+            application = ApplicationSubmitted.model_validate_json(line)
+        except ValidationError as exc:
+            error = parse_error(number, exc)
+            out.append((number, [(None, error, None, ())] * len(_ENGINES)))
+            continue
+        first_side = _decide_one(_ENGINES[0], _COUNTED[0], number, application, as_of)
+        sides: list[_Side | None] = [first_side]
+        for side in range(1, len(_ENGINES)):
+            if _wanted(recompute, first_side[0]):
+                sides.append(_decide_one(_ENGINES[side], _COUNTED[side], number, application, as_of))
+            else:
+                sides.append(None)
+        out.append((number, sides))
+    return out
+
+
+def _wanted(recompute: frozenset[str] | None, first: Lean | None) -> bool:
+    return recompute is None or first is None or first.program_id in recompute
+
+
+def _start_worker() -> None:
+    gc.freeze()  # the catalogs came with the fork: keep them out of the collector's scans
+
+
+def _chunks(lines: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
+    chunk: list[str] = []
+    first = 1
+    for number, line in enumerate(lines, start=1):
+        if not chunk:
+            first = number
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield first, chunk
+            chunk = []
+    if chunk:
+        yield first, chunk
+
+
+class _Parent:
+    """One side's real grant history in the parent, and its re-decisions."""
+
+    def __init__(self, catalog: Catalog):
+        self.engine = Engine(catalog, InMemoryHistory())
+        self.granted: set[str] = set()
+
+    def take(self, number: int, line: str, side: _Side, as_of: dt.date | None) -> Outcome:
+        lean, error, grant, keys = side
+        if keys and not self.granted.isdisjoint(keys):
+            return self.redecide(number, line, as_of)  # a history count may not be 0
+        if grant is not None:
+            self.engine.history.record(grant)
+            self.granted.update(grant.keys)
+        return number, lean, error
+
+    def redecide(self, number: int, line: str, as_of: dt.date | None) -> Outcome:
+        application = ApplicationSubmitted.model_validate_json(line)  # it parsed in the worker
+        try:
+            lean = lean_decide(self.engine, application, as_of, record=True)
+        except ApplicationError as exc:
+            return number, None, rule_error(number, application, exc)
+        if lean.eligible:
+            self.granted.update(self.engine.grant_for(application).keys)
+        return number, lean, None
+
+
+def lean_batch(
+    catalogs: Sequence[Catalog],
+    lines: Iterable[str],
+    *,
+    as_of: dt.date | None = None,
+    workers: int | None = None,
+    chunk: int = 1000,
+    recompute: frozenset[str] | None = None,
+) -> Iterator[tuple[int, list[Outcome | None]]]:
+    """Decide JSON lines under each catalog; yields ``(line_no, [outcome per catalog])`` in input order.
+
+    The first catalog decides every non-blank line; a later one only the lines the first could
+    not decide and those of the programs in ``recompute`` (every line if ``None``); elsewhere its
+    outcome is ``None``. Each side yields what deciding its lines in order with one engine and
+    its own grant history (eligible applications recorded) gives.
+    """
+    global _ENGINES, _COUNTED
+    workers = default_workers() if workers is None else workers
+    parents = [_Parent(c) for c in catalogs]
+    counted = tuple(counted_programs(c) for c in catalogs)
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for first, part in _chunks(lines, chunk):
+            yield from _serial(parents, first, part, as_of, recompute)
+        return
+    _ENGINES = tuple(Engine(c, InMemoryHistory()) for c in catalogs)
+    _COUNTED = counted
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_start_worker) as pool:
+        _ENGINES, _COUNTED = (), ()
+        pending: deque[tuple[int, list[str], Any]] = deque()
+        source = _chunks(lines, chunk)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < workers * 3:
+                try:
+                    first, part = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending.append((first, part, pool.apply_async(_decide_chunk, (first, part, as_of, recompute))))
+            if not pending:
+                break
+            first, part, result = pending.popleft()
+            for number, sides in result.get():
+                line = part[number - first]
+                yield number, [None if side is None else parents[i].take(number, line, side, as_of)
+                               for i, side in enumerate(sides)]
+
+
+def _serial(parents: list[_Parent], first: int, part: list[str], as_of: dt.date | None,
+            recompute: frozenset[str] | None) -> Iterator[tuple[int, list[Outcome | None]]]:
+    for offset, line in enumerate(part):
+        if not line.strip():
+            continue
+        number = first + offset
+        try:
+            ApplicationSubmitted.model_validate_json(line)
+        except ValidationError as exc:
+            yield number, [(number, None, parse_error(number, exc))] * len(parents)
+            continue
+        outcomes: list[Outcome | None] = [parents[0].redecide(number, line, as_of)]
+        for side in range(1, len(parents)):
+            take = _wanted(recompute, outcomes[0][1])  # type: ignore[index]
+            outcomes.append(parents[side].redecide(number, line, as_of) if take else None)
+        yield number, outcomes

@@ -1,0 +1,72 @@
+"""The lean decision path (dopomoga.rules.lean) gives the traced path's eligibility and amount.
+
+Every field a budget reads (program, month, eligible, amount, budget key's district, policy,
+parameters awaiting confirmation, payee) is compared with ``Engine.decide_encoded``'s decision,
+on every example application (twice over: the second copy meets the first one's grants) and on
+generated ones; so are the per-line errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dopomoga.cli import decide_lines
+from dopomoga.rules.engine import Engine
+from dopomoga.rules.lean import Lean, lean_batch
+from tests.core.test_engine_properties import CATALOG, applications
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "applications.jsonl"
+
+
+def _traced(lines: list[str]) -> list[tuple[int, Lean | None, dict | None]]:
+    """The traced loop's decisions, cut down to the lean fields."""
+    out = []
+    for number, decision, error in decide_lines(Engine(CATALOG), lines):
+        if decision is None:
+            out.append((number, None, error))
+            continue
+        event = orjson.loads(decision.json)
+        key = decision.budget_key or ""
+        out.append((number, Lean(
+            decision.application_id, decision.program_id, decision.period, decision.eligible,
+            decision.amount_kop or 0, key.split(":")[2] if key.count(":") >= 2 else "", event["budget_policy"], 0,
+            tuple(event["operator"]["pending_confirmation"]), event["application"]["applicant"]["id"],
+        ), None))
+    return out
+
+
+def _lean(lines: list[str], workers: int, chunk: int) -> list[tuple[int, Lean | None, dict | None]]:
+    return [sides[0] for _, sides in lean_batch([CATALOG], lines, workers=workers, chunk=chunk)]
+
+
+def test_lean_equals_traced_on_every_example_application_twice_over():
+    lines = EXAMPLES.read_text(encoding="utf-8").splitlines()
+    again = [line.replace('"application_id":"', '"application_id":"again-') for line in lines]
+    lines = [*lines, "", *again]
+    traced = _traced(lines)
+    assert _lean(lines, workers=2, chunk=17) == traced
+    assert _lean(lines, workers=1, chunk=50) == traced
+    assert sum(1 for _, d, _ in traced if d is not None and d.eligible and d.amount_kop) > 200
+    assert any(e is not None for _, _, e in traced)
+    assert sum(1 for _, d, _ in traced[len(traced) // 2:] if d is not None and not d.eligible) > 100
+
+
+def test_a_second_catalog_decides_only_the_programs_asked_for_and_the_lines_the_first_could_not():
+    lines = EXAMPLES.read_text(encoding="utf-8").splitlines()
+    wanted = frozenset(sorted(CATALOG.programs)[:5])
+    for number, (first, second) in lean_batch([CATALOG, CATALOG], lines, workers=2, chunk=13, recompute=wanted):
+        if first[1] is None or first[1].program_id in wanted:
+            assert second == first
+        else:
+            assert second is None, number
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(applications(), min_size=1, max_size=40), st.integers(min_value=1, max_value=9))
+def test_lean_equals_traced_on_generated_applications(apps, chunk):
+    lines = [app.model_dump_json() for app in apps]
+    assert _lean(lines, workers=2, chunk=chunk) == _traced(lines)
