@@ -8,8 +8,9 @@ off money; a viewer may read the jobs and their results, a registry may not):
   a mistake is answered 422 with the file, line and column. A pasted scenario may not name
   replacement program files (``programs:``): a path would reach the gateway's disk; use a shipped
   example or the CLI;
-- the **source** is ``{"from_ledger": YEAR}`` (the gateway's ledger, read with SELECTs only by
-  ``dopomoga.whatif.sources.from_ledger``: its claims' applications and its allocation history) or
+- the **source** is ``{"from_ledger": YEAR}`` (the gateway's ledger, read by the job's process with
+  ``dopomoga.whatif.sources.from_ledger`` - SELECTs only - on a read-only connection: its claims'
+  applications and its allocation history) or
   ``{"applications": "<JSONL>", "allocations": [AllocationSet, ...]}`` (an upload, within the
   gateway's body limit).
 
@@ -230,10 +231,11 @@ class WhatifJobs:
                     scenario = load_scenario(path, self.catalog)
                 except ScenarioError as exc:
                     raise ScenarioRefused(str(exc).replace(str(path), shown, 1)) from None
-                source = self._source(request.source, folder)
+                source, url = self._source(request.source, folder)
                 (folder / "job.json").write_text(json.dumps({
                     "catalog_root": str(self.catalog.root), "scenario_path": str(path), "scenario_name": shown,
                     "applications": "applications.jsonl", "top": request.top, "workers": self.workers,
+                    "from_ledger": request.source.from_ledger, "lines": source.get("applications", 0),
                 }), encoding="utf-8")
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -241,18 +243,20 @@ class WhatifJobs:
             job = Job(job_id, folder, scenario.id, scenario.spec.title_uk, source, by, _now())
             self._jobs[job_id] = job
             self._forget_old()
-            threading.Thread(target=self._work, args=(job, request.source.from_ledger), daemon=True,
+            threading.Thread(target=self._work, args=(job, url), daemon=True,
                              name=f"whatif-{job_id}").start()
             return job
 
-    def _source(self, source: WhatifSource, folder: Path) -> dict[str, Any]:
+    def _source(self, source: WhatifSource, folder: Path) -> tuple[dict[str, Any], str | None]:
+        """What the job reads (for its view) and the ledger's URL for a ledger year (handed to the job's
+        process in its environment, never written to disk)."""
         from schemas.events import AllocationSet
 
         if source.from_ledger is not None:
             url = self.ledger_url()
             if url.startswith("sqlite://") and url.split("sqlite://", 1)[1] in ("", "/", "/:memory:"):
                 raise HTTPException(503, "the gateway's ledger is in memory: upload applications instead")
-            return {"from_ledger": source.from_ledger}
+            return {"from_ledger": source.from_ledger}, url
         text = source.applications or ""
         if not text.strip():
             raise HTTPException(422, "applications: no application given")
@@ -264,30 +268,22 @@ class WhatifJobs:
         (folder / "applications.jsonl").write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         _write_allocations(folder, allocations)
         return {"applications": sum(1 for line in text.splitlines() if line.strip()),
-                "allocations": len(allocations)}
+                "allocations": len(allocations)}, None
 
-    def _work(self, job: Job, year: int | None) -> None:
+    def _work(self, job: Job, url: str | None) -> None:
         try:
-            if year is not None:  # SELECTs only (dopomoga.whatif.sources); the run gets files, not the ledger
-                from dopomoga.whatif.sources import from_ledger
-
-                applications, allocations = from_ledger(self.ledger_url(), year, job.folder)
-                applications.rename(job.folder / "applications.jsonl")
-                _write_allocations(job.folder, allocations)
-                with (job.folder / "applications.jsonl").open("rb") as counted:
-                    job.source["applications"] = sum(1 for _ in counted)
-                job.source["allocations"] = len(allocations)
-            spec = json.loads((job.folder / "job.json").read_text(encoding="utf-8"))
-            spec["lines"] = job.source.get("applications", 0)
-            (job.folder / "job.json").write_text(json.dumps(spec), encoding="utf-8")
-            job.state = self._run_child(job)
+            job.state = self._run_child(job, url)
         except Exception as exc:
             job.error = {"error": "failed", "message": f"the what-if failed: {type(exc).__name__}"}
             job.state = "failed"
         finally:
+            progress = job.progress()
+            if "from_ledger" in job.source and progress.get("lines"):
+                job.source.update(applications=progress["lines"], allocations=progress.get("allocations", 0))
             job.finished_at = _now()
 
-    def _run_child(self, job: Job) -> str:
+    def _run_child(self, job: Job, url: str | None) -> str:
+        from services.gateway.whatif_job import LEDGER_URL_ENV
         from services.platform.lifecycle import die_with_parent
 
         parent = die_with_parent()
@@ -297,9 +293,10 @@ class WhatifJobs:
             os.nice(5)  # the gateway and the services keep their priority
 
         with (job.folder / "stderr.log").open("wb") as log:
+            env = {**os.environ, **({LEDGER_URL_ENV: url} if url else {})}
             job.process = subprocess.Popen([sys.executable, "-m", "services.gateway.whatif_job", str(job.folder)],
                                            cwd=ROOT, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                           preexec_fn=preexec)
+                                           preexec_fn=preexec, env=env)
             try:
                 code = job.process.wait(timeout=TIMEOUT_S)
             except subprocess.TimeoutExpired:

@@ -5,7 +5,9 @@
 (its temporary ledgers under ``JOBDIR``), the comparison ``dopomoga.whatif.report.compare``, the
 files ``report.write_csv`` / ``write_xlsx`` into ``JOBDIR/out``: the same code as ``dopomoga whatif``.
 
-While it runs it rewrites ``progress.json`` (counts per stage, at most every 0.3 s); at the end it
+For a ledger year the child reads the gateway's ledger itself (``from_ledger`` on a read-only
+connection, the URL passed in the environment, never written to disk), so a year's claims are
+never held by the gateway. While it runs it rewrites ``progress.json`` (counts per stage, at most every 0.3 s); at the end it
 writes ``result.json`` (the comparison: kopiyky as integers beside formatted hryvnias) or
 ``error.json`` (a scenario's positioned message, else only the exception's type: a message could
 quote an application). Files are replaced atomically, so the gateway never reads half of one.
@@ -25,6 +27,24 @@ from pathlib import Path
 from typing import Any
 
 STAGES = ("baseline", "scenario", "budget")
+LEDGER_URL_ENV = "DOPOMOGA_WHATIF_LEDGER_URL"  # the gateway's ledger, for a ledger year (never on disk)
+
+
+def read_only(url: str) -> str:
+    """The ledger's URL opened so that it cannot be written: SQLite ``mode=ro``, PostgreSQL
+    ``default_transaction_read_only``. ``from_ledger`` only SELECTs; this makes a write fail, not happen."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            raise ValueError("an in-memory ledger cannot be read by another process")
+        return f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
+    if parsed.get_backend_name() == "postgresql":
+        options = " ".join(x for x in (parsed.query.get("options"), "-c default_transaction_read_only=on") if x)
+        return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
+    return url
 
 
 def write_atomic(path: Path, data: Any) -> None:
@@ -89,9 +109,24 @@ def run(folder: Path) -> int:
     from dopomoga.whatif.scenario import ScenarioError, load_scenario
     from schemas.events import AllocationSet
 
+    url = os.environ.pop(LEDGER_URL_ENV, None)
     try:
         base = Catalog.load(Path(job["catalog_root"]))
         scenario = load_scenario(Path(job["scenario_path"]), base)
+        if job.get("from_ledger") is not None:  # SELECTs on a read-only connection; the run gets files
+            from dopomoga.whatif.sources import from_ledger
+
+            state["stage"] = "ledger"
+            report(force=True)
+            if not url:
+                raise RuntimeError("no ledger URL given")
+            applications, commands = from_ledger(read_only(url), int(job["from_ledger"]), folder)
+            applications.rename(folder / job["applications"])
+            (folder / "allocations.json").write_text(
+                json.dumps([a.model_dump(mode="json") for a in commands], ensure_ascii=False), encoding="utf-8")
+            with (folder / job["applications"]).open("rb") as counted:
+                state["lines"] = sum(1 for _ in counted)
+            state["allocations"] = len(commands)
         allocations = [AllocationSet.model_validate(a)
                        for a in json.loads((folder / "allocations.json").read_text(encoding="utf-8"))]
 

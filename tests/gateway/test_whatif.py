@@ -1,6 +1,7 @@
 """What-if through the gateway (services/gateway/whatif.py): roles, a scenario's mistake answered
 with its position, a job's life (409 while one runs, progress, the result, the downloads), the
-same kopiyky as `dopomoga whatif` on the same input, and a production ledger left untouched."""
+same kopiyky as `dopomoga whatif` on the same input, a production ledger left untouched (read on a
+connection that refuses writes), and the console page."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
-from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
 
 from dopomoga.budget.ledger import BudgetLedger
 from dopomoga.rules.engine import Engine
@@ -25,6 +27,7 @@ from services.gateway.app import Gateway, create_app
 from services.gateway.auth import KeyStore
 from services.gateway.ingest import IngestLog
 from services.gateway.whatif import WhatifJobs
+from services.gateway.whatif_job import read_only
 
 ROOT = Path(__file__).resolve().parents[2]
 APPLICATIONS = ROOT / "examples" / "applications.jsonl"
@@ -199,33 +202,39 @@ def _state(path: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "" for p in files}
 
 
-def test_a_whatif_from_the_ledger_runs_only_selects_and_leaves_it_byte_for_byte_unchanged(catalog, tmp_path):
+def test_a_whatif_from_the_ledger_leaves_it_byte_for_byte_unchanged(catalog, tmp_path):
     db = tmp_path / "production-ledger.sqlite"
     claims = _ledger_file(catalog, db, 2023)
     ledger = BudgetLedger(f"sqlite:///{db}", catalog)  # the gateway's own connection, as in production
     before = _state(db)
     client, _ = client_for(catalog, tmp_path, ledger=ledger)
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if str(db) in str(conn.engine.url):
-            statements.append(statement.lstrip().split(None, 1)[0].upper())
-
-    event.listen(SqlEngine, "before_cursor_execute", record)
-    try:
-        started = client.post("/whatif", headers=h("approver"),
-                              json={"example": "pm-plus-10", "source": {"from_ledger": 2023}})
-        assert started.status_code == 202, started.text
-        done = wait_done(client, started.json()["job"])
-    finally:
-        event.remove(SqlEngine, "before_cursor_execute", record)
+    started = client.post("/whatif", headers=h("approver"),
+                          json={"example": "pm-plus-10", "source": {"from_ledger": 2023}})
+    assert started.status_code == 202, started.text
+    done = wait_done(client, started.json()["job"])
     assert done["state"] == "done", done.get("error")
-    assert done["source"]["applications"] == claims > 0
+    assert done["source"]["applications"] == claims > 0 and done["source"]["allocations"] > 0
     assert done["result"]["decided_baseline"] == claims
     assert done["result"]["totals"]["payable_change_kop"] > 0
-    assert statements and set(statements) == {"SELECT"}, sorted(set(statements))
     assert _state(db) == before  # every byte of the ledger and of its write-ahead log as before
     ledger.close()
+    assert str(db) not in (done_dir := next((tmp_path / "var" / "gateway-whatif").rglob("job.json"))).read_text()
+    assert "sqlite" not in done_dir.read_text()  # the ledger's URL is handed over in the environment only
+
+
+def test_the_job_reads_the_ledger_on_a_connection_that_refuses_writes(catalog, tmp_path):
+    db = tmp_path / "ledger.sqlite"
+    BudgetLedger(f"sqlite:///{db}", catalog).close()
+    engine = create_engine(read_only(f"sqlite:///{db}"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM budget_claims")).scalar() == 0
+        with pytest.raises(OperationalError, match="readonly"):
+            conn.execute(text("DELETE FROM budget_claims"))
+    engine.dispose()
+    url = read_only("postgresql+psycopg://u:secret@db/ledger?options=-c%20statement_timeout%3D5000")
+    parsed = make_url(url)
+    assert parsed.query["options"] == "-c statement_timeout=5000 -c default_transaction_read_only=on"
+    assert parsed.password == "secret" and parsed.database == "ledger"
 
 
 def _console(catalog, tmp_path: Path) -> TestClient:
