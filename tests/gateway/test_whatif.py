@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dopomoga.budget.ledger import BudgetLedger
 from dopomoga.rules.engine import Engine
@@ -235,6 +235,18 @@ def test_the_job_reads_the_ledger_on_a_connection_that_refuses_writes(catalog, t
     parsed = make_url(url)
     assert parsed.query["options"] == "-c statement_timeout=5000 -c default_transaction_read_only=on"
     assert parsed.password == "secret" and parsed.database == "ledger"
+
+
+def test_on_postgresql_the_job_s_ledger_connection_refuses_writes(catalog, pg_url):
+    BudgetLedger(pg_url, catalog).close()
+    engine = create_engine(read_only(pg_url))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM budget_claims")).scalar() == 0
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                conn.execute(text("DELETE FROM budget_claims"))
+    finally:
+        engine.dispose()
 
 
 def _console(catalog, tmp_path: Path) -> TestClient:
