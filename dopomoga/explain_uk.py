@@ -87,8 +87,11 @@ def granted_tail(title_uk: str, act_uk: str, amount_clause_uk: str, explanation_
     return tail
 
 
+@functools.lru_cache(maxsize=65536)
 def granted_sentence(amount_kop: int, frequency: str, period: str, tail: str, calculation: str | None = None) -> str:
-    """«Призначено 26 666,67 грн (одноразово; 40 000,00 грн × 14,00 м² ∕ 21 м² = 26 666,67 грн) — «…». Підстава: …»"""
+    """«Призначено 26 666,67 грн (одноразово; 40 000,00 грн × 14,00 м² ∕ 21 м² = 26 666,67 грн) — «…». Підстава: …»
+
+    Cached: a rule version's amounts repeat (a fixed payment, a month's rate), and so does the sentence."""
     return (
         f"Призначено {format_uah(amount_kop)} ({FREQUENCY_UK[frequency]}"
         + (f", за {period_uk(period)}" if frequency == "monthly" or frequency == "per_claim" else "")

@@ -43,7 +43,7 @@ from dopomoga.explain_uk import (
 from dopomoga.periods import int_to_date
 from dopomoga.rules.expressions import Expression
 from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
-from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems
+from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems, CompiledVersion
 from dopomoga.rules.records import Encoded, encoded_eligibility, encoded_entitlement, head
 from dopomoga.rules.scope import Context, ScopeBuilder, show, shown
 from dopomoga.rules.windows import grant_for, history_count
@@ -66,6 +66,8 @@ class Engine:
         self.catalog = catalog
         self.history: GrantHistory = history if history is not None else InMemoryHistory()
         self.scopes = ScopeBuilder(catalog, self.history)
+        # a rule version's item checks and the names its item formula shows (CompiledVersion hashes by identity)
+        self._row_plans: dict[CompiledVersion, tuple[tuple[tuple[Any, ...], ...], Any]] = {}
 
     def context(self, application: ApplicationSubmitted, as_of: dt.date | None = None,
                 history: dict[str, int] | None = None) -> Context:
@@ -159,8 +161,12 @@ class Engine:
         dates = context.plan.dates
         if version.items is not None:
             items = version.items
-            checks = _row_checks(items, version.amount_clause_uk, dates)
-            formula_shown = shown(items.formula, dates)
+            row_plan = self._row_plans.get(version)
+            if row_plan is None:
+                row_plan = self._row_plans[version] = (
+                    _row_checks(items, version.amount_clause_uk, dates), shown(items.formula, dates)
+                )
+            checks, formula_shown = row_plan
             total = 0
             excluded = context.excluded
             for index, row in enumerate(scope.get(items.of, [])):
@@ -247,7 +253,10 @@ class Engine:
             )
 
     # -- decisions -------------------------------------------------------------------------
-    def _eligibility_record(self, application: ApplicationSubmitted, as_of: dt.date | None, record: bool) -> dict[str, Any]:
+    def _eligibility_record(self, application: ApplicationSubmitted, as_of: dt.date | None, record: bool,
+                            encoded: bool = False) -> dict[str, Any]:
+        """The decision record; ``encoded``: its constant parts as written JSON (``records.fragment``),
+        for ``to_json`` only (the model is validated from the plain record)."""
         context = self.scopes.context(application, as_of, None)
         conditions, eligible, _ = self._evaluate(context, application)
         spec = context.program.spec
@@ -260,13 +269,17 @@ class Engine:
         return {
             **head("EligibilityDecided", "eligibility", application, context.period),
             "eligible": eligible,
-            "rules": context.vplan.rules,
+            "rules": context.vplan.rules_json if encoded else context.vplan.rules,
             "conditions": conditions,
             "derived": {name: context.scope[name] for name in spec.history},
-            "parameters": list(context.parameters),
+            "parameters": context.parameters_json if encoded else list(context.parameters),
             "explanation_uk": explanation,
             "application": application,
-            "operator": {"sources": context.vplan.sources, "pending_confirmation": (), "flags": context.flags},
+            "operator": {
+                "sources": context.vplan.sources_json if encoded else context.vplan.sources,
+                "pending_confirmation": (),
+                "flags": context.flags,
+            },
         }
 
     def _entitlement_record(
@@ -276,6 +289,7 @@ class Engine:
         conditions: list[dict[str, Any]] | list[ConditionResult],
         eligible: bool,
         computed: Any,
+        encoded: bool = False,
     ) -> dict[str, Any]:
         program = context.program
         spec = program.spec
@@ -307,30 +321,33 @@ class Engine:
             "budget_policy": spec.budget.policy,
             "eligible": eligible,
             "amount_kop": amount,
-            "rules": context.vplan.rules,
+            "rules": context.vplan.rules_json if encoded else context.vplan.rules,
             "conditions": conditions,
-            "parameters": list(context.parameters),
+            "parameters": context.parameters_json if encoded else list(context.parameters),
             "trace": trace,
             "explanation_uk": explanation,
             "application": application,
             "operator": {
-                "sources": context.vplan.sources,
+                "sources": context.vplan.sources_json if encoded else context.vplan.sources,
                 "pending_confirmation": context.pending if eligible else (),
                 "flags": context.flags,
             },
         }
 
-    def _decide_record(self, application: ApplicationSubmitted, as_of: dt.date | None, record: bool) -> dict[str, Any]:
+    def _decide_record(self, application: ApplicationSubmitted, as_of: dt.date | None, record: bool,
+                       encoded: bool = False) -> dict[str, Any]:
         context = self.scopes.context(application, as_of, None)
         conditions, eligible, computed = self._evaluate(context, application)
         if eligible and record:
             self.history.record(self.grant_for(application))
-        return self._entitlement_record(context, application, conditions, eligible, computed)
+        return self._entitlement_record(context, application, conditions, eligible, computed, encoded)
 
-    def _calculate_record(self, eligibility: EligibilityDecided, as_of: dt.date | None) -> dict[str, Any]:
+    def _calculate_record(self, eligibility: EligibilityDecided, as_of: dt.date | None,
+                          encoded: bool = False) -> dict[str, Any]:
         application = eligibility.application
         context = self.scopes.context(application, as_of or eligibility.rules.effective_from, dict(eligibility.derived))
-        return self._entitlement_record(context, application, eligibility.conditions, eligibility.eligible, None)
+        return self._entitlement_record(context, application, eligibility.conditions, eligibility.eligible, None,
+                                        encoded)
 
     def check_eligibility(
         self, application: ApplicationSubmitted, as_of: dt.date | None = None, record: bool = False
@@ -342,7 +359,7 @@ class Engine:
         self, application: ApplicationSubmitted, as_of: dt.date | None = None, record: bool = False
     ) -> Encoded:
         """``check_eligibility``, as the bytes of the event."""
-        data = self._eligibility_record(application, as_of, record)
+        data = self._eligibility_record(application, as_of, record, encoded=True)
         return encoded_eligibility(data)
 
     def calculate(self, eligibility: EligibilityDecided, as_of: dt.date | None = None) -> EntitlementCalculated:
@@ -351,7 +368,7 @@ class Engine:
 
     def calculate_encoded(self, eligibility: EligibilityDecided, as_of: dt.date | None = None) -> Encoded:
         """``calculate``, as the bytes of the event."""
-        return encoded_entitlement(self._calculate_record(eligibility, as_of))
+        return encoded_entitlement(self._calculate_record(eligibility, as_of, encoded=True))
 
     def decide(
         self, application: ApplicationSubmitted, as_of: dt.date | None = None, record: bool = True
@@ -364,7 +381,7 @@ class Engine:
 
     def decide_encoded(self, application: ApplicationSubmitted, as_of: dt.date | None = None, record: bool = True) -> Encoded:
         """``decide``, as the bytes of the event (what the batch CLI writes)."""
-        return encoded_entitlement(self._decide_record(application, as_of, record))
+        return encoded_entitlement(self._decide_record(application, as_of, record, encoded=True))
 
 
 def _iso_date(context: Context) -> str:

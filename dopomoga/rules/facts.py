@@ -80,13 +80,7 @@ def typed_facts(program: Program, declared: tuple[Fact, ...], facts: dict[str, A
         elif kind == "list":
             bad = not isinstance(value, list) or not all(isinstance(v, str) for v in value)
         elif kind == "items":
-            fields = spec.fields or {}
-            bad = not isinstance(value, list) or not all(
-                isinstance(row, dict)
-                and set(row) == set(fields)
-                and all(_fits(row[f], t) for f, t in fields.items())
-                for row in value
-            )
+            bad = not _rows_fit(value, spec.fields or {})
             if not bad and fact.date_fields:
                 value = [
                     {**row, **{f: date_to_int(dt.date.fromisoformat(row[f])) for f in fact.date_fields}}
@@ -97,6 +91,28 @@ def typed_facts(program: Program, declared: tuple[Fact, ...], facts: dict[str, A
             raise ApplicationError("bad_fact", f"fact {name!r} of program {program.id} must be {expected}")
         scope[name] = value
     return scope
+
+
+def _rows_fit(value: Any, fields: dict[str, str]) -> bool:
+    """Every row a dict with exactly the declared fields, each of its declared type (``_fits``)."""
+    if not isinstance(value, list):
+        return False
+    names = fields.keys()
+    for row in value:
+        if not isinstance(row, dict) or row.keys() != names:
+            return False
+        for name, kind in fields.items():
+            item = row[name]
+            if kind == "int" or kind == "money":
+                if not isinstance(item, int) or isinstance(item, bool) or (kind == "money" and item < 0):
+                    return False
+            elif kind == "bool":
+                if not isinstance(item, bool):
+                    return False
+            elif kind == "date" or not isinstance(item, str):  # a date's form, or a text that is not text
+                if not _fits(item, kind):
+                    return False
+    return True
 
 
 def _fits(value: Any, kind: str) -> bool:

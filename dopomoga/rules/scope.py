@@ -16,6 +16,7 @@ the ledger) all see the same scope, built here:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from dopomoga.rules.programs import (
     Program,
     ProgramError,
 )
+from dopomoga.rules.records import fragment
 from dopomoga.rules.windows import history_count
 from schemas.events import ApplicationSubmitted, ParameterUse, RulesRef
 
@@ -60,13 +62,15 @@ class VersionPlan:
     amount_expression: str  # the formula and its named rounding, as the trace shows it
     granted_tail: str  # ") — «title». Підстава: act, clause. [explanation]"
     sources: tuple[dict[str, str], ...]  # the operator section's pointers (RuleSource records)
+    rules_json: Any = None  # ``rules`` and ``sources`` as written in the decision (``records.fragment``)
+    sources_json: Any = None
 
 
 class Context:
     """One application's scope, with the program, the rule version in force and the parameters used."""
 
-    __slots__ = ("ended", "excluded", "flags", "missing", "parameters", "pending", "period", "plan", "program", "scope",
-                 "version", "vplan")
+    __slots__ = ("ended", "excluded", "flags", "missing", "parameters", "parameters_json", "pending", "period", "plan",
+                 "program", "scope", "version", "vplan")
 
     def __init__(self, plan: ProgramPlan, version: CompiledVersion, vplan: VersionPlan, scope: dict[str, Any],
                  parameters: tuple[ParameterUse, ...], period: str, missing: dict[str, str],
@@ -83,6 +87,7 @@ class Context:
         self.ended = False  # the application falls after the version's term (effective_to)
         self.flags: list[dict[str, Any]] = []  # raised non-refusing checks (operator section)
         self.excluded: list[tuple[int, str]] = []  # item rows not counted: (row number, the reasons)
+        self.parameters_json: Any = None  # ``parameters`` as written in the decision (``records.fragment``)
 
 
 def shown(expression: Expression, dates: frozenset[str]) -> Shown:
@@ -139,6 +144,8 @@ class ScopeBuilder:
         ] = {}
         self._program_plans: dict[str, ProgramPlan] = {}
         self._version_plans: dict[CompiledVersion, VersionPlan] = {}  # CompiledVersion hashes by identity
+        # the parameters used (a tuple from the parameter cache) -> that tuple and its decision JSON
+        self._parameters_json: dict[int, tuple[tuple[ParameterUse, ...], Any]] = {}
 
     def plan(self, program_id: str) -> ProgramPlan:
         plan = self._program_plans.get(program_id)
@@ -179,6 +186,7 @@ class ScopeBuilder:
                                       version.explanation_uk),
             sources=_sources(program, version),
         )
+        vplan = dataclasses.replace(vplan, rules_json=fragment(vplan.rules), sources_json=fragment(vplan.sources))
         self._version_plans[version] = vplan
         return vplan
 
@@ -235,6 +243,12 @@ class ScopeBuilder:
         scope.update(values)
         context = Context(plan, version, vplan, scope, used, period, missing, pending)
         context.ended = ended
+        written = self._parameters_json.get(id(used))
+        if written is None or written[0] is not used:  # the entry keeps ``used`` alive: its id is not reused
+            if len(self._parameters_json) > 100_000:
+                self._parameters_json.clear()
+            written = self._parameters_json[id(used)] = (used, fragment(list(used)))
+        context.parameters_json = written[1]
         return context
 
     def parameters(
