@@ -14,11 +14,14 @@ the engine, about 3 000 applications per core-second; a copy is much cheaper). T
 3 000 decisions - spread evenly, so some months run short and the rationing (deferrals, pro rata)
 is exercised without deferring most of the year.
 
-Timed: ``dopomoga.whatif.run.run_whatif`` - the baseline decided (every application, batch path on
-``--workers`` processes) and budgeted in its own SQLite ledger, the scenario decided and budgeted
-for the programs it can change (``--full``: every program), both ledgers run in parallel, and
-every month closed - then the comparison. Wall clock; peak RSS of this process and of the largest
-child (workers and ledgers are separate processes). Prints a markdown table.
+Timed: ``dopomoga.whatif.run.run_whatif`` - with ``--budget memory`` (the default) one pass over
+the applications: each line parsed once and decided on the lean path (``dopomoga.rules.lean``,
+``--workers`` processes) under the baseline, and under the scenario for the programs it can
+change (``--full``: every program), each side's claims fed in input order to its in-memory
+budget (``dopomoga.budget.memory``), then every month closed - then the comparison. With
+``--budget sql``: the earlier what-if (traced batch path, temporary SQLite ledgers). Wall clock;
+CPU of all processes; peak RSS of this process and of the largest child (getrusage), and the
+peak of all processes together, RSS and PSS, sampled from /proc. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import os
 import platform
 import resource
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -154,6 +158,48 @@ def estimated_allocations(catalog: Catalog, path: Path, counts: Counter[str], ye
     return allocations
 
 
+class MemorySampler(threading.Thread):
+    """Peak memory of this process and its children (workers), summed, sampled from /proc every 0.5 s.
+
+    RSS counts a page shared by forked processes once per process (an upper bound); PSS shares it out."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_rss = self.peak_pss = 0.0  # MiB, all processes together
+        self.peak_one = 0.0  # MiB, the largest single process
+        self.stop = threading.Event()
+
+    @staticmethod
+    def _pids() -> list[int]:
+        me = os.getpid()
+        pids = [me]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                        if int(stat.read().rsplit(")", 1)[1].split()[1]) == me:
+                            pids.append(int(entry))
+                except (OSError, ValueError, IndexError):
+                    continue
+        return pids
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            rss = pss = 0.0
+            for pid in self._pids():
+                try:
+                    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+                        fields = dict(line.split(":", 1) for line in rollup.read().splitlines()[1:] if ":" in line)
+                except OSError:
+                    continue
+                one = int(fields.get("Rss", "0 kB").split()[0]) / 1024
+                rss += one
+                pss += int(fields.get("Pss", "0 kB").split()[0]) / 1024
+                self.peak_one = max(self.peak_one, one)
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_pss = max(self.peak_pss, pss)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20_000)
@@ -161,6 +207,9 @@ def main() -> None:
     parser.add_argument("--scenario", type=Path, default=ROOT / "examples" / "whatif" / "pm-plus-10.yaml")
     parser.add_argument("--full", action="store_true", help="recompute every program for the scenario")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--budget", choices=("memory", "sql"), default="memory",
+                        help="memory: lean decisions into in-memory budgets (default); sql: the traced path "
+                             "into temporary SQLite ledgers (the earlier what-if)")
     parser.add_argument("--generated-months", type=int, default=12,
                         help="generate this many months; the others are copies of them, re-keyed (faster)")
     args = parser.parse_args()
@@ -187,11 +236,15 @@ def main() -> None:
     cpu_before = sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
                                                           resource.getrusage(resource.RUSAGE_CHILDREN)))
     load = os.getloadavg()[0]
+    sampler = MemorySampler()
+    sampler.start()
     started = time.perf_counter()
     baseline, side, recomputed = run_whatif(catalog, scenario, path, allocations, full=args.full, workers=workers,
-                                            progress=progress, workdir=ROOT / "var" / "bench")
+                                            progress=progress, workdir=ROOT / "var" / "bench", budget=args.budget)
     report = compare(baseline, side)
     wall = time.perf_counter() - started
+    sampler.stop.set()
+    load_after = os.getloadavg()[0]
     own_usage = resource.getrusage(resource.RUSAGE_SELF)
     child_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     own, child = own_usage.ru_maxrss / 1024, child_usage.ru_maxrss / 1024
@@ -200,21 +253,27 @@ def main() -> None:
 
     print(f"What-if benchmark: {args.n} synthetic applications in {args.year}, {len(counts)} programs; scenario "
           f"{scenario.id} ({len(recomputed)} programs recomputed, {recomputed_apps} applications"
-          f"{', --full' if args.full else ''}); {workers} workers; {platform.machine()}, "
+          f"{', --full' if args.full else ''}); budget: {args.budget}; {workers} workers; {platform.machine()}, "
           f"Python {platform.python_version()}\n")
     print("| measure | result |")
     print("|---|---|")
     print(f"| wall time, baseline + scenario, decisions + budgets + comparison | **{wall:.1f} s** |")
-    for stage, label in (("baseline", "baseline decisions (batch path)"),
-                         ("scenario", "scenario decisions (recomputed programs)"),
-                         ("budget", "both ledgers (in parallel), claims fed")):
+    labels = ((("baseline", "one pass: both sides decided (lean path) and their claims budgeted"),
+               ("budget", "month closes and read-out, both sides")) if args.budget == "memory" else
+              (("baseline", "baseline decisions (batch path)"),
+               ("scenario", "scenario decisions (recomputed programs)"),
+               ("budget", "both ledgers (in parallel), claims fed")))
+    for stage, label in labels:
         if stage in stages:
             first, last = stages[stage]
             print(f"| … {label}, first to last progress report | {last - first:.1f} s |")
     print(f"| baseline decisions per second (wall, {workers} workers) | "
           f"{baseline.decided / max(stages.get('baseline', [0, 1])[1] - stages.get('baseline', [0, 0])[0], 1e-9):,.0f} |")
-    print(f"| CPU time, all processes (user + system) | {cpu:.1f} s (load average before the run: {load:.1f}) |")
-    print(f"| peak RSS: this process / largest child | {own:,.0f} MiB / {child:,.0f} MiB |")
+    print(f"| CPU time, all processes (user + system) | {cpu:.1f} s (load average before / after the run: "
+          f"{load:.1f} / {load_after:.1f}) |")
+    print(f"| peak RSS: this process / largest child (getrusage) | {own:,.0f} MiB / {child:,.0f} MiB |")
+    print(f"| peak memory, all processes together (sampled every 0.5 s): RSS / PSS; largest process | "
+          f"{sampler.peak_rss:,.0f} MiB / {sampler.peak_pss:,.0f} MiB; {sampler.peak_one:,.0f} MiB |")
     print(f"| payable, baseline → scenario | {kop_to_decimal_str(report.totals.payable_baseline_kop)} → "
           f"{kop_to_decimal_str(report.totals.payable_scenario_kop)} UAH |")
     print(f"| recipients gained / lost; applications with a changed coefficient | {report.totals.gained} / "

@@ -20,7 +20,8 @@ Pure functions on ``int`` kopiyky, no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import accumulate
+from itertools import accumulate, islice
+from operator import sub
 
 from dopomoga.money import largest_remainder
 from dopomoga.periods import split_period
@@ -74,9 +75,8 @@ def available_in(month: int, plan: Sequence[int], spent: Sequence[int], carry_ov
         raise ValueError("month must be 1-12")
     if not carry_over:
         return max(0, plan[month - 1] - spent[month - 1])
-    cum_plan = cumulative(plan)
-    cum_spent = cumulative(spent)
-    head = min(cum_plan[i] - cum_spent[i] for i in range(month - 1, 12))
+    # min over m' >= month of (cum_plan[m'] - cum_spent[m']), in C (a ledger asks this once per claim)
+    head = min(islice(map(sub, accumulate(plan), accumulate(spent)), month - 1, 12))
     return max(0, head)
 
 

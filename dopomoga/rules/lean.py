@@ -180,8 +180,11 @@ def lean_decide(engine: Engine, application: ApplicationSubmitted, as_of: dt.dat
 # -- many lines, every core ------------------------------------------------------------------------
 #: (line_no, Lean or None, error or None) per side
 Outcome = tuple[int, Lean | None, dict[str, Any] | None]
-#: one side's decision of a line in a worker: (Lean | None, error | None, grant | None, history keys)
-_Side = tuple[Lean | None, dict[str, Any] | None, Grant | None, tuple[str, ...]]
+#: one side's decision of a line in a worker, in plain tuples (they cross a pipe: a third of the time
+#: to unpickle a NamedTuple and a Grant): (Lean's fields | None, error | None,
+#: the grant's (keys, date as an ordinal, month) | None, the history keys it counts by)
+_Side = tuple[tuple[Any, ...] | None, dict[str, Any] | None, tuple[tuple[str, ...], int, str] | None, tuple[str, ...]]
+_new = tuple.__new__
 
 _ENGINES: tuple[Engine, ...] = ()  # the catalogs forked workers decide with (set before the fork)
 _COUNTED: tuple[frozenset[str], ...] = ()  # per side: programs whose grants some history counts
@@ -205,8 +208,10 @@ def _decide_one(engine: Engine, counted: frozenset[str], number: int, applicatio
         lean = lean_decide(engine, application, as_of)
     except ApplicationError as exc:
         return None, rule_error(number, application, exc), None, ()
-    grant = engine.grant_for(application) if lean.eligible and lean.program_id in counted else None
-    return lean, None, grant, keys
+    if lean.eligible and lean.program_id in counted:
+        grant = engine.grant_for(application)
+        return tuple(lean), None, (grant.keys, grant.on.toordinal(), grant.period), keys
+    return tuple(lean), None, None, keys
 
 
 def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None,
@@ -234,8 +239,9 @@ def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None,
     return out
 
 
-def _wanted(recompute: frozenset[str] | None, first: Lean | None) -> bool:
-    return recompute is None or first is None or first.program_id in recompute
+def _wanted(recompute: frozenset[str] | None, first: tuple[Any, ...] | None) -> bool:
+    """Does a later side decide this line? (``first``: the first side's Lean or its fields)"""
+    return recompute is None or first is None or first[1] in recompute
 
 
 def _start_worker() -> None:
@@ -264,13 +270,18 @@ class _Parent:
         self.granted: set[str] = set()
 
     def take(self, number: int, line: str, side: _Side, as_of: dt.date | None) -> Outcome:
-        lean, error, grant, keys = side
+        fields, error, grant, keys = side
         if keys and not self.granted.isdisjoint(keys):
             return self.redecide(number, line, as_of)  # a history count may not be 0
+        if fields is None:
+            return number, None, error
+        lean: Lean = _new(Lean, fields)
         if grant is not None:
-            self.engine.history.record(grant)
-            self.granted.update(grant.keys)
-        return number, lean, error
+            grant_keys, on, period = grant
+            self.engine.history.record(Grant(grant_keys, lean.program_id, lean.application_id,
+                                             dt.date.fromordinal(on), period))
+            self.granted.update(grant_keys)
+        return number, lean, None
 
     def redecide(self, number: int, line: str, as_of: dt.date | None) -> Outcome:
         application = ApplicationSubmitted.model_validate_json(line)  # it parsed in the worker

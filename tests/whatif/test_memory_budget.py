@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from dopomoga.budget import schema as t
+from dopomoga.budget.allocation import available_in
 from dopomoga.budget.commands import allocation_set, period_closed
 from dopomoga.budget.ledger import BudgetLedger
 from dopomoga.budget.memory import MemoryBudget
@@ -154,3 +155,12 @@ def test_the_memory_budget_equals_the_sql_ledger_on_generated_applications_and_a
     db = tmp_path / f"g-{next(_RUNS)}.sqlite"  # a fresh ledger per example
     sql, memory = _both(catalog, lines, allocations, closes, db)
     assert memory == sql
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**9), min_size=12, max_size=12),
+       st.lists(st.integers(min_value=0, max_value=10**9), min_size=12, max_size=12),
+       st.integers(min_value=1, max_value=12))
+def test_year_to_date_availability_is_the_minimum_over_later_months_of_plan_less_spent(plan, spent, month):
+    # allocation.available_in was rewritten for speed (both budgets ask it once per claim): the definition
+    expected = max(0, min(sum(plan[:m]) - sum(spent[:m]) for m in range(month, 13)))
+    assert available_in(month, plan, spent) == expected
