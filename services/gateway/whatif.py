@@ -188,7 +188,7 @@ class WhatifJobs:
     @property
     def root(self) -> Path:
         if self._root is None:
-            parent = self.var / "gateway-whatif"
+            parent = self.var.resolve() / "gateway-whatif"  # absolute: the job's process runs in the repo root
             parent.mkdir(parents=True, exist_ok=True)
             for stale in parent.iterdir():  # left by a gateway that was killed (a day old at least)
                 if stale.is_dir() and time.time() - stale.stat().st_mtime > 86400:
@@ -233,7 +233,8 @@ class WhatifJobs:
                     raise ScenarioRefused(str(exc).replace(str(path), shown, 1)) from None
                 source, url = self._source(request.source, folder)
                 (folder / "job.json").write_text(json.dumps({
-                    "catalog_root": str(self.catalog.root), "scenario_path": str(path), "scenario_name": shown,
+                    "catalog_root": str(Path(self.catalog.root).resolve()), "scenario_path": str(path.resolve()),
+                    "scenario_name": shown,
                     "applications": "applications.jsonl", "top": request.top, "workers": self.workers,
                     "from_ledger": request.source.from_ledger, "lines": source.get("applications", 0),
                 }), encoding="utf-8")
@@ -253,9 +254,12 @@ class WhatifJobs:
         from schemas.events import AllocationSet
 
         if source.from_ledger is not None:
-            url = self.ledger_url()
-            if url.startswith("sqlite://") and url.split("sqlite://", 1)[1] in ("", "/", "/:memory:"):
-                raise HTTPException(503, "the gateway's ledger is in memory: upload applications instead")
+            from services.gateway.whatif_job import read_only
+
+            try:  # resolved here: a relative SQLite path is relative to the gateway's directory
+                url = read_only(self.ledger_url())
+            except ValueError:
+                raise HTTPException(503, "the gateway's ledger is in memory: upload applications instead") from None
             return {"from_ledger": source.from_ledger}, url
         text = source.applications or ""
         if not text.strip():

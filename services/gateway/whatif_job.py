@@ -32,16 +32,21 @@ LEDGER_URL_ENV = "DOPOMOGA_WHATIF_LEDGER_URL"  # the gateway's ledger, for a led
 
 def read_only(url: str) -> str:
     """The ledger's URL opened so that it cannot be written: SQLite ``mode=ro``, PostgreSQL
-    ``default_transaction_read_only``. ``from_ledger`` only SELECTs; this makes a write fail, not happen."""
+    ``default_transaction_read_only`` (idempotent). ``from_ledger`` only SELECTs; this makes a write fail,
+    not happen. A relative SQLite path is resolved against the current directory."""
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.query.get("mode") == "ro":
+            return url
         database = parsed.database or ""
         if database in ("", ":memory:"):
             raise ValueError("an in-memory ledger cannot be read by another process")
         return f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
     if parsed.get_backend_name() == "postgresql":
+        if "default_transaction_read_only=on" in str(parsed.query.get("options", "")):
+            return url
         options = " ".join(x for x in (parsed.query.get("options"), "-c default_transaction_read_only=on") if x)
         return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
     return url
@@ -120,7 +125,7 @@ def run(folder: Path) -> int:
             report(force=True)
             if not url:
                 raise RuntimeError("no ledger URL given")
-            applications, commands = from_ledger(read_only(url), int(job["from_ledger"]), folder)
+            applications, commands = from_ledger(read_only(url), int(job["from_ledger"]), folder)  # idempotent
             applications.rename(folder / job["applications"])
             (folder / "allocations.json").write_text(
                 json.dumps([a.model_dump(mode="json") for a in commands], ensure_ascii=False), encoding="utf-8")

@@ -126,6 +126,11 @@ def test_the_request_needs_one_scenario_and_one_source(catalog, tmp_path):
     assert client.post("/whatif", headers=h("approver"), json=neither).status_code == 422
     unknown = {"example": "no-such-scenario", "source": {"from_ledger": 2023}}
     assert client.post("/whatif", headers=h("approver"), json=unknown).status_code == 404
+    no_ledger = {"example": "pm-plus-10", "source": {"from_ledger": 2023}}
+    assert client.post("/whatif", headers=h("approver"), json=no_ledger).status_code == 503
+    in_memory, _ = client_for(catalog, tmp_path, ledger=BudgetLedger("sqlite://", catalog))
+    assert in_memory.post("/whatif", headers=h("approver"), json=no_ledger).status_code == 503
+    assert client.get("/whatif", headers=h("viewer")).json()["jobs"] == []
 
 
 def _csv_kop(text: str, column: str) -> list[int]:
@@ -231,7 +236,9 @@ def test_the_job_reads_the_ledger_on_a_connection_that_refuses_writes(catalog, t
         with pytest.raises(OperationalError, match="readonly"):
             conn.execute(text("DELETE FROM budget_claims"))
     engine.dispose()
+    assert read_only(read_only(f"sqlite:///{db}")) == read_only(f"sqlite:///{db}")  # the job applies it again
     url = read_only("postgresql+psycopg://u:secret@db/ledger?options=-c%20statement_timeout%3D5000")
+    assert read_only(url) == url
     parsed = make_url(url)
     assert parsed.query["options"] == "-c statement_timeout=5000 -c default_transaction_read_only=on"
     assert parsed.password == "secret" and parsed.database == "ledger"
