@@ -16,6 +16,12 @@ peers'); ratios are min / median / max over the rounds. Each one-process mode is
 seconds of its own process (``time.process_time``), so other work on a shared machine does not
 distort the ratios; ``dopomoga_batch_2_workers`` (three processes) in CPU seconds of the parent and
 its workers together (``resource.getrusage``), its wall time printed beside.
+
+``dopomoga_lean_json`` is the what-if's lean path (``dopomoga.rules.lean.lean_decide``: the same
+compiled CEL and amounts, no trace, explanation or event bytes) from the JSON line, validated as
+every Dopomoga mode is (the identifiers' checksums, the IBAN); ``dopomoga_lean_parsed`` the same
+from the parsed application (the validation left out, as OpenFisca's modes have none). Both are
+checked to give the traced path's eligibility and amount on every case.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from dopomoga.errors import ApplicationError  # noqa: E402
 from dopomoga.rules.batch import decide_batch  # noqa: E402
 from dopomoga.rules.engine import Engine  # noqa: E402
+from dopomoga.rules.lean import lean_decide  # noqa: E402
 from dopomoga.rules.programs import Catalog  # noqa: E402
 from schemas.events import ApplicationSubmitted  # noqa: E402
 
@@ -92,7 +99,14 @@ def dopomoga_modes(catalog: Catalog, lines: list[str]):
     def batch():
         return [d for _, d, _ in decide_batch(catalog, lines, workers=2)]
 
-    return {"dopomoga_json_traced": json_traced, "dopomoga_decide_encoded": encoded, "dopomoga_batch_2_workers": batch}
+    def lean_json():  # the what-if's lean path: the same CEL and amounts, no trace, explanation or bytes
+        return [lean_decide(engine, ApplicationSubmitted.model_validate_json(line)) for line in lines]
+
+    def lean_parsed():
+        return [lean_decide(engine, application) for application in parsed]
+
+    return {"dopomoga_json_traced": json_traced, "dopomoga_decide_encoded": encoded, "dopomoga_batch_2_workers": batch,
+            "dopomoga_lean_json": lean_json, "dopomoga_lean_parsed": lean_parsed}
 
 
 def _all_cpu() -> float:
@@ -110,6 +124,9 @@ def main() -> None:
     lines = cases(catalog, args.n)
     modes = dopomoga_modes(catalog, lines)
     expected = [(d.eligible, d.amount_kop) for d in modes["dopomoga_json_traced"]()]
+    for lean_mode in ("dopomoga_lean_json", "dopomoga_lean_parsed"):
+        if [(d.eligible, d.amount_kop) for d in modes[lean_mode]()] != expected:
+            raise SystemExit(f"{lean_mode} disagrees with the traced path")
     python, how = peers_python()
     print(f"Peers benchmark: {len(lines)} applications of {', '.join(PROGRAMS)} "
           f"({sum(e for e, _ in expected)} eligible); peers ({', '.join(PEERS)}) in {VENV}: {how}; "
@@ -169,6 +186,8 @@ def main() -> None:
         ("zen_traced_json", "dopomoga_json_traced"),
         ("openfisca_vectorised", "dopomoga_json_traced"),
         ("openfisca_vectorised", "dopomoga_batch_2_workers"),
+        ("openfisca_vectorised", "dopomoga_lean_json"),
+        ("openfisca_vectorised", "dopomoga_lean_parsed"),
     ]
     for peer, ours in pairs:
         ratios = [p / o for p, o in zip(seconds[peer], seconds[ours], strict=True)]

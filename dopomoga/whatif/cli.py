@@ -92,6 +92,9 @@ def whatif(
     full: Annotated[bool, typer.Option(help="recompute every program, not only those the scenario can change")]
     = False,
     xlsx: Annotated[bool, typer.Option(help="also write whatif.xlsx")] = True,
+    sql_ledgers: Annotated[bool, typer.Option("--sql-ledgers", help="budget in temporary SQLite ledgers on the "
+                                              "traced path (the reference; several times slower) instead of "
+                                              "in memory on the lean path")] = False,
 ) -> None:
     """What if: a scenario (parameters, program versions, allocations, budget policy) against the baseline,
     decisions and budget included, in temporary ledgers (production state is never touched)."""
@@ -122,10 +125,11 @@ def whatif(
         else:
             commands = load_allocations(allocations if allocations and allocations.exists() else None)
         assert applications is not None
-        _run(base, loaded, applications, commands, out=out, top=top, workers=workers, full=full, xlsx=xlsx)
+        _run(base, loaded, applications, commands, out=out, top=top, workers=workers, full=full, xlsx=xlsx,
+             budget="sql" if sql_ledgers else "memory")
 
 
-def _run(base, loaded, applications: Path, commands, *, out, top, workers, full, xlsx) -> None:
+def _run(base, loaded, applications: Path, commands, *, out, top, workers, full, xlsx, budget="memory") -> None:
     from dopomoga.whatif.report import compare, write_csv, write_xlsx
     from dopomoga.whatif.run import run_whatif
     from dopomoga.whatif.scenario import ScenarioError
@@ -145,7 +149,7 @@ def _run(base, loaded, applications: Path, commands, *, out, top, workers, full,
                 progress.advance(tasks[stage], count)
 
             baseline, side, recomputed = run_whatif(base, loaded, applications, commands, full=full,
-                                                    workers=workers, progress=advance)
+                                                    workers=workers, progress=advance, budget=budget)
     except ScenarioError as exc:
         err.print(f"[red]scenario:[/red] {exc}")
         raise typer.Exit(2) from None

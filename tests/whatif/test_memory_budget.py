@@ -164,3 +164,17 @@ def test_year_to_date_availability_is_the_minimum_over_later_months_of_plan_less
     # allocation.available_in was rewritten for speed (both budgets ask it once per claim): the definition
     expected = max(0, min(sum(plan[:m]) - sum(spent[:m]) for m in range(month, 13)))
     assert available_in(month, plan, spent) == expected
+
+
+def test_a_whatif_in_memory_reports_what_the_sql_ledgers_report(tmp_path):
+    """run_whatif end to end, both ways: the council-session example (a parameter, a cut line, a
+    month's plan replaced, a program rationed pro rata) and the subsistence minimum + 10 %."""
+    from dopomoga.whatif.report import compare
+    from dopomoga.whatif.run import run_whatif
+
+    for name in ("council-session.yaml", "pm-plus-10.yaml"):
+        scenario = load_scenario(ROOT / "examples" / "whatif" / name, CATALOG)
+        memory = run_whatif(CATALOG, scenario, EXAMPLES, ALLOCATIONS, workdir=tmp_path, budget="memory")
+        sql = run_whatif(CATALOG, scenario, EXAMPLES, ALLOCATIONS, workdir=tmp_path, budget="sql")
+        assert memory == sql, name
+        assert compare(*memory[:2]) == compare(*sql[:2])
