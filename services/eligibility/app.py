@@ -84,26 +84,63 @@ def decide_batch(messages: list[tuple[bytes | None, Source]]) -> list[list[Outpu
             for (raw, source), application in zip(messages, admitted, strict=True)]
 
 
+def _paid(payout: PayoutDecided) -> Grant:
+    """The grant of the person a final payout paid (recorded final if it was never seen)."""
+    return Grant(keys=(payout.payee.subject_key,), program_id=payout.program_id,
+                 application_id=payout.application_id, on=payout.occurred_at.date(), period=payout.period)
+
+
 def feed_history(raw: bytes | None, source: Source):
     payout = decode(PayoutDecided, raw, trusted=True)
     if not payout.final:
         return
     if payout.payout_kop > 0:
-        fallback = Grant(
-            keys=(payout.payee.subject_key,),
-            program_id=payout.program_id,
-            application_id=payout.application_id,
-            on=payout.occurred_at.date(),
-            period=payout.period,
-        )
-        history.confirm(payout.application_id, fallback)
+        history.confirm(payout.application_id, _paid(payout))
     elif payout.status == "refused":
         history.forget(payout.application_id)
     yield from ()
 
 
+def feed_history_batch(messages: list[tuple[bytes | None, Source]]) -> list[list[Output]]:
+    """``feed_history`` for a batch, in order; on the SQL history the runs of payouts that confirm
+    (distinct applications, no refusal between them) are confirmed together (``confirm_many``)."""
+    confirm_many = getattr(history, "confirm_many", None)
+    if confirm_many is None:
+        return [service._handle(feed_history, raw, source) for raw, source in messages]
+    outputs: list[list[Output]] = []
+    run: list[tuple[str, Grant]] = []
+    run_messages: list[tuple[bytes | None, Source]] = []
+
+    def flush() -> None:
+        if run:
+            try:
+                confirm_many(list(run))
+            except Exception:  # the store failed: one by one, where its error takes the usual path (exit, replay)
+                for raw, source in run_messages:
+                    service._handle(feed_history, raw, source)
+            run.clear()
+            run_messages.clear()
+
+    for raw, source in messages:
+        try:
+            payout = decode(PayoutDecided, raw, trusted=True)
+        except Exception:  # classified (dead-lettered) as one by one, after what came before
+            flush()
+            outputs.append(service._handle(feed_history, raw, source))
+            continue
+        if payout.final and payout.payout_kop > 0 and all(i != payout.application_id for i, _ in run):
+            run.append((payout.application_id, _paid(payout)))
+            run_messages.append((raw, source))
+            outputs.append([])
+            continue
+        flush()
+        outputs.append(service._handle(feed_history, raw, source))
+    flush()
+    return outputs
+
+
 service.agent(APPLICATIONS, batch_handler=decide_batch, after_batch=history.commit)
-service.agent(PAYOUT_DECISIONS, feed_history, after_batch=history.commit)
+service.agent(PAYOUT_DECISIONS, batch_handler=feed_history_batch, after_batch=history.commit)
 
 
 def main() -> None:

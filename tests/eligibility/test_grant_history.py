@@ -206,3 +206,40 @@ def test_two_replicas_prefetching_one_person_never_both_grant_and_never_deadlock
     assert errors == [] and seen == [1]
     first.close()
     second.close()
+
+
+def test_a_batch_of_confirmations_leaves_the_history_as_one_by_one(db_file_url, tmp_path):
+    """``confirm_many`` (the feedback path's batch) against ``confirm`` one by one on another store:
+    the same rows and statuses - a provisional grant made final, a grant recorded for another person
+    replaced by the paid person's, a grant never seen recorded final, a final one left final."""
+    from sqlalchemy import select
+
+    from services.eligibility.adapters.sql_history import grants
+
+    def prepared(url: str) -> SqlGrantHistory:
+        history = SqlGrantHistory(url)
+        history.record(grant("p1", key="rnokpp:1"))
+        history.record(grant("p2", key="rnokpp:2"))  # recorded for person 2, paid to person 3
+        history.record(grant("p4", key="rnokpp:4"), status="final")
+        history.commit()
+        return history
+
+    items = [("p1", grant("p1", key="rnokpp:1")), ("p2", grant("p2", key="rnokpp:3")),
+             ("p3", grant("p3", key="rnokpp:5")), ("p4", grant("p4", key="rnokpp:4")), ("p5", None)]
+    batched = prepared(db_file_url)
+    batched.confirm_many(items)
+    batched.commit()
+    one_by_one = prepared(f"sqlite:///{tmp_path / 'one-by-one.sqlite'}")
+    for application_id, fallback in items:
+        one_by_one.confirm(application_id, fallback)
+    one_by_one.commit()
+
+    def rows(history):
+        return sorted(tuple(r) for r in history._conn.execute(
+            select(grants.c.subject_key, grants.c.application_id, grants.c.status)))
+
+    assert rows(batched) == rows(one_by_one)
+    assert ("rnokpp:3", "p2", "final") in rows(batched) and not any(r[0] == "rnokpp:2" for r in rows(batched))
+    assert ("rnokpp:5", "p3", "final") in rows(batched)
+    batched.close()
+    one_by_one.close()

@@ -131,6 +131,23 @@ _Q_KNOWN = select(applications.c.fingerprint, applications.c.source).where(
 _Q_DECISION = select(applications.c.decision).where(applications.c.application_id == bindparam("id"))
 
 
+def _ids_in(column: Any, postgres: bool) -> Any:
+    """``column`` in the list ``:ids`` (PostgreSQL: one array parameter)."""
+    if postgres:
+        return column == any_(cast(bindparam("ids"), ARRAY(String)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+@functools.cache
+def _q_recorded(postgres: bool) -> Any:
+    return select(grants.c.application_id, grants.c.subject_key).where(_ids_in(grants.c.application_id, postgres))
+
+
+@functools.cache
+def _u_final(postgres: bool) -> Any:
+    return update(grants).where(_ids_in(grants.c.application_id, postgres)).values(status="final")
+
+
 @functools.cache
 def _prefetch_query(postgres: bool) -> Any:
     """One query: every grant of the batch's subjects and the batch's remembered applications
@@ -289,6 +306,31 @@ class SqlGrantHistory:
         if not updated and fallback is not None:
             self.record(fallback, status="final")
             self._flush()
+
+    def confirm_many(self, items: Sequence[tuple[str, Grant | None]]) -> None:
+        """``confirm`` for each (application id, fallback) of a batch of final payouts, in order, in
+        about three statements instead of two or three per application (the feedback path of
+        bench/scale.py). The ids must be distinct (the service confirms one by one otherwise)."""
+        ids = [application_id for application_id, _ in items]
+        assert len(set(ids)) == len(ids), "confirm_many: one item per application"
+        if not ids:
+            return
+        self._flush()
+        recorded: dict[str, set[str]] = {}
+        for application_id, key in self._conn.execute(_q_recorded(self.postgres), {"ids": ids}):
+            recorded.setdefault(application_id, set()).add(key)
+        # a grant recorded for another person than the one paid is replaced by the paid person's
+        wrong = [i for i, fallback in items if fallback is not None and recorded.get(i)
+                 and fallback.keys[0] not in recorded[i]]
+        for application_id in wrong:
+            self.forget(application_id)
+            recorded.pop(application_id)
+        if recorded:
+            self._conn.execute(_u_final(self.postgres), {"ids": list(recorded)})
+        for application_id, fallback in items:
+            if application_id not in recorded and fallback is not None:
+                self.record(fallback, status="final")
+        self._flush()
 
     def known_application(self, application_id: str) -> tuple[str, str] | None:
         pending = self._known.get(application_id)
