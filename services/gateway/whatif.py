@@ -49,7 +49,6 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from services.gateway.auth import Principal, api_key_check
-from services.gateway.masking import mask
 from services.gateway.models import ERRORS, ErrorBody
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +163,7 @@ class Job:
             body["downloads"] = {"xlsx": f"/whatif/{self.id}/whatif.xlsx",
                                  **{f"{t}.csv": f"/whatif/{self.id}/{t}.csv" for t in TABLES}}
             if with_result:
-                body["result"] = mask(self.result())  # ids are masked by the run; any stray number too
+                body["result"] = self.result()  # per-person ids are masked by the run (run.mask) for everyone
         return body
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import APPS, CENT, PASSWORD, invalid_application
+from tests.e2e.test_whatif_browser import finished_whatif
 
 pytestmark = pytest.mark.browser
 
@@ -30,9 +31,9 @@ def secrets() -> set[str]:
     return values
 
 
-def api_routes(client: httpx.Client) -> list[str]:
+def api_routes(client: httpx.Client, **more: str) -> list[str]:
     """Every GET path of the OpenAPI document, with example values for its parameters."""
-    fill = {"application_id": "e2e-cent-0", "program_id": CENT, "period": "2023-04"}
+    fill = {"application_id": "e2e-cent-0", "program_id": CENT, "period": "2023-04", **more}
     paths = []
     for path, ops in client.get("/openapi.json").json()["paths"].items():
         if "get" in ops:
@@ -43,12 +44,14 @@ def api_routes(client: httpx.Client) -> list[str]:
 def test_a_viewer_never_receives_a_full_identifier_or_iban(stack):
     hidden = secrets()
     assert len(hidden) >= 4
+    job = finished_whatif(stack["base"], "pm-plus-10")["job"]  # a what-if's pages and downloads are walked too
     with httpx.Client(base_url=stack["base"], timeout=20, follow_redirects=True) as web:
         signed = web.post("/login", data={"login": "viewer", "password": PASSWORD, "next": "/"})
         assert signed.status_code == 200 and 'id="who"' in signed.text
         dead = web.get("/console/dead-letters").text
         listed = web.get("/console/applications?q=e2e").text
         pages = CONSOLE + sorted(set(re.findall(r'href="(/console/dead-letters/[^"]+)"', dead)))
+        pages += ["/console/whatif", f"/console/whatif/{job}", f"/console/whatif/{job}/people.csv"]
         pages += sorted(set(re.findall(r'href="(/console/decisions/[^"]+)"', listed)))
         for path in pages:
             response = web.get(path)
@@ -58,7 +61,7 @@ def test_a_viewer_never_receives_a_full_identifier_or_iban(stack):
     api = stack["api"]
     extra = ["/dead-letters?per_page=200", "/applications/e2e-missing-fact", "/budget/need-report?year=2023",
              "/parameters?as_of=2023-04-01"]
-    for path in api_routes(api) + extra:
+    for path in api_routes(api, job_id=job, table="people") + extra:
         if path == "/budget/need-report":
             continue  # needs ?year, walked in extra
         response = api.get(path)

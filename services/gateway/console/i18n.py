@@ -180,6 +180,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "whatif_done": ("Готово", "Done"),
     "whatif_stage": ("Етап", "Stage"),
     "stage_starting": ("підготовка", "starting"),
+    "stage_ledger": ("читання реєстру (лише читання)", "reading the ledger (read only)"),
     "stage_baseline": ("рішення, базовий", "decisions, baseline"),
     "stage_scenario": ("рішення, сценарій", "decisions, scenario"),
     "stage_budget": ("бюджет (два реєстри)", "budget (two ledgers)"),
