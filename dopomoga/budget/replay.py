@@ -295,7 +295,12 @@ def classify(row: SeedRow, catalog: Catalog) -> ReplayResult | None:
     if program not in RECIPES:
         if program in DEPENDS:
             return ReplayResult(row, None, NOT_REPRODUCIBLE, DEPENDS[program])
-        money = [name for name, spec in catalog.get(program).spec.inputs.items() if spec.type == "money"]
+        inputs = catalog.get(program).spec.inputs
+        rows = [name for name, spec in inputs.items() if spec.type == "items"]
+        if rows:  # a provider's register, a carrier's routes: the seed has totals, not rows
+            return ReplayResult(row, None, NOT_REPRODUCIBLE,
+                                f"amount depends on the rows of each claim ({', '.join(rows)}), not in the seed")
+        money = [name for name, spec in inputs.items() if spec.type == "money"]
         if money:
             return ReplayResult(row, None, NOT_REPRODUCIBLE, f"amount is an input of each claim ({', '.join(money)})")
         return ReplayResult(row, None, NOT_REPRODUCIBLE, "no synthetic-applicant recipe for this program")

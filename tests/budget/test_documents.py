@@ -41,6 +41,8 @@ def test_replay_of_000_reproduces_every_row_whose_program_is_encoded_and_amount_
     assert by_measure["1.1.4"].replay_kop == uah("9000")  # 000 L24: 3 persons, monthly, H1
     assert "input" in by_measure["1.1.9"].reason and by_measure["1.1.9"].replay_kop is None
     assert "1.1.2" in by_measure["1.1.2"].reason  # one line, two measures, counts not separated
+    for measure in ("3.1.2", "1.1.14"):  # a provider's register: the seed has the total, not the rows
+        assert "rows of each claim (register)" in by_measure[measure].reason, by_measure[measure].reason
     assert len(results) == 69  # every row of the table is reported, none hidden
 
 

@@ -115,3 +115,19 @@ def test_a_second_burial_assistance_for_the_same_deceased_is_refused(engine):
     assert first.eligible
     second = engine.decide(application(BURIAL, BURIAL_FACTS, submitted_on="2023-05-20", person=2))
     assert not second.eligible and "вже призначено" in second.explanation_uk
+
+
+def test_a_deceased_already_given_burial_help_under_measure_1_1_11_gets_none_under_1_1_10_and_vice_versa(engine):
+    executor = {"deceased_id": "АЗ-7/2023", "deceased_registered_in_community": True, "applicant_role": "will_executor",
+                "deceased_in_programme_category": True, "assigned_amount": 2_500_00}
+    assert engine.decide(application("zhytomyr.burial-executor", executor, submitted_on="2023-05-05", person=1)).eligible
+    second = engine.decide(application(BURIAL, {**BURIAL_FACTS, "deceased_id": "АЗ-7/2023"}, submitted_on="2023-05-09",
+                                       person=2))
+    assert [c.id for c in second.conditions if not c.passed] == ["frequency_limit"]
+    assert "і за заходом 1.1.11" in second.explanation_uk
+    # the other way round, for another deceased
+    assert engine.decide(application(BURIAL, {**BURIAL_FACTS, "deceased_id": "АЗ-8/2023"}, submitted_on="2023-05-05",
+                                     person=3)).eligible
+    third = engine.decide(application("zhytomyr.burial-executor", {**executor, "deceased_id": "АЗ-8/2023"},
+                                      submitted_on="2023-05-09", person=4))
+    assert [c.id for c in third.conditions if not c.passed] == ["frequency_limit"]
