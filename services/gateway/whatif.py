@@ -200,10 +200,10 @@ class WhatifJobs:
         return self._jobs.get(job_id)
 
     def recent(self) -> list[Job]:
-        return sorted(self._jobs.values(), key=lambda j: j.started_at, reverse=True)
+        return sorted(list(self._jobs.values()), key=lambda j: j.started_at, reverse=True)  # a snapshot
 
     def running(self) -> Job | None:
-        return next((j for j in self._jobs.values() if j.state == "running"), None)
+        return next((j for j in list(self._jobs.values()) if j.state == "running"), None)
 
     def start(self, request: WhatifRequest, by: str) -> Job:
         """Check the scenario and the source, then run the job in the background (``Busy`` if one runs)."""
@@ -274,16 +274,17 @@ class WhatifJobs:
                 "allocations": len(allocations)}, None
 
     def _work(self, job: Job, url: str | None) -> None:
+        state = "failed"
         try:
-            job.state = self._run_child(job, url)
+            state = self._run_child(job, url)
         except Exception as exc:
             job.error = {"error": "failed", "message": f"the what-if failed: {type(exc).__name__}"}
-            job.state = "failed"
         finally:
             progress = job.progress()
             if "from_ledger" in job.source and progress.get("lines"):
                 job.source.update(applications=progress["lines"], allocations=progress.get("allocations", 0))
             job.finished_at = _now()
+            job.state = state  # last: a reader that sees the state sees the rest
 
     def _run_child(self, job: Job, url: str | None) -> str:
         from services.gateway.whatif_job import LEDGER_URL_ENV
