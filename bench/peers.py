@@ -19,7 +19,8 @@ its workers together (``resource.getrusage``), its wall time printed beside.
 
 ``dopomoga_lean_json`` is the what-if's lean path (``dopomoga.rules.lean.lean_decide``: the same
 compiled CEL and amounts, no trace, explanation or event bytes) from the JSON line, validated as
-every Dopomoga mode is (the identifiers' checksums, the IBAN); ``dopomoga_lean_parsed`` the same
+every Dopomoga mode is (the identifiers' checksums, the IBAN; JSON lines are read by
+``dopomoga.rules.intake.parse_application``, as the CLI and the batch path read them); ``dopomoga_lean_parsed`` the same
 from the parsed application (the validation left out, as OpenFisca's modes have none). Both are
 checked to give the traced path's eligibility and amount on every case.
 """
@@ -44,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from dopomoga.errors import ApplicationError  # noqa: E402
 from dopomoga.rules.batch import decide_batch  # noqa: E402
 from dopomoga.rules.engine import Engine  # noqa: E402
+from dopomoga.rules.intake import parse_application  # noqa: E402
 from dopomoga.rules.lean import lean_decide  # noqa: E402
 from dopomoga.rules.programs import Catalog  # noqa: E402
 from schemas.events import ApplicationSubmitted  # noqa: E402
@@ -91,7 +93,7 @@ def dopomoga_modes(catalog: Catalog, lines: list[str]):
     parsed = [ApplicationSubmitted.model_validate_json(line) for line in lines]
 
     def json_traced():
-        return [engine.decide_encoded(ApplicationSubmitted.model_validate_json(line), record=False) for line in lines]
+        return [engine.decide_encoded(parse_application(line), record=False) for line in lines]
 
     def encoded():
         return [engine.decide_encoded(application, record=False) for application in parsed]
@@ -100,7 +102,7 @@ def dopomoga_modes(catalog: Catalog, lines: list[str]):
         return [d for _, d, _ in decide_batch(catalog, lines, workers=2)]
 
     def lean_json():  # the what-if's lean path: the same CEL and amounts, no trace, explanation or bytes
-        return [lean_decide(engine, ApplicationSubmitted.model_validate_json(line)) for line in lines]
+        return [lean_decide(engine, parse_application(line)) for line in lines]
 
     def lean_parsed():
         return [lean_decide(engine, application) for application in parsed]
