@@ -19,6 +19,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from services.gateway.console.chart import plan_vs_paid
 from services.gateway.console.i18n import translate
@@ -115,8 +116,8 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
             text = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3]) \
                 if isinstance(exc, ValidationError) else type(exc).__name__
             return form_page(request, user, 422, error=translate("invalid", lang, x=text), **kept)
-        try:
-            job = jobs_of(g).start(wanted, user.login)
+        try:  # checking the scenario and writing the upload take a moment: not on the event loop
+            job = await run_in_threadpool(jobs_of(g).start, wanted, user.login)
         except ScenarioRefused as exc:
             return form_page(request, user, 422, error=exc.body["message"], **kept)
         except Busy as exc:
@@ -124,7 +125,8 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
                              **kept)
         except HTTPException as exc:
             return form_page(request, user, exc.status_code, error=str(exc.detail), **kept)
-        g.users.record(user.login, "whatif_started", job.id, f"{job.scenario}; {json.dumps(job.source)}")
+        await run_in_threadpool(g.users.record, user.login, "whatif_started", job.id,
+                                f"{job.scenario}; {json.dumps(job.source)}")
         return redirect(f"/console/whatif/{job.id}")
 
     @r.get("/console/whatif/{job_id}", response_class=HTMLResponse)
