@@ -9,7 +9,10 @@
    the same expressions with typed variables are timed beside it; it is not a dependency
    (``pip install cel-expr-python==0.1.3`` in a scratch venv to compare).
 2. The engine's mixed batch (as in ``bench/engine.py``) with every CEL call timed: the share of
-   all decision time spent in CEL calls, and in programs whose facts include item lists.
+   all decision time spent in CEL calls, and in programs whose facts include item lists. Item
+   rows and their flags go through one ``cel.Context`` per decision (``engine._RowsCel``: the
+   values rows share converted once, each row's own fields per row); its calls, and converting
+   the shared values into it, count as CEL time.
 
 Per-call times are wall-clock means over many calls on one core (µs). Prints markdown tables;
 asserts nothing.
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import cel  # noqa: E402
 
+from dopomoga.rules import engine as engine_module  # noqa: E402
 from dopomoga.rules import expressions  # noqa: E402
 from dopomoga.rules.engine import Engine  # noqa: E402
 from dopomoga.rules.expressions import FUNCTIONS  # noqa: E402
@@ -129,6 +133,21 @@ def mix_table(n: int) -> None:
             cel_time[current[0]] += time.perf_counter() - started
 
     expressions.Expression.run = timed  # type: ignore[method-assign]
+    # item rows go through one cel.Context per decision (engine._RowsCel): time it too
+    rows_cel = engine_module._RowsCel
+    originals = {name: getattr(rows_cel, name) for name in ("__init__", "row", "flag")}
+
+    def timer(method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args)
+            finally:
+                cel_time[current[0]] += time.perf_counter() - started
+        return wrapped
+
+    for name, method in originals.items():
+        setattr(rows_cel, name, timer(method))
     gc.collect()
     gc.freeze()
     try:
@@ -141,6 +160,8 @@ def mix_table(n: int) -> None:
             counts[kind] += 1
     finally:
         expressions.Expression.run = original  # type: ignore[method-assign]
+        for name, method in originals.items():
+            setattr(rows_cel, name, method)
     everything = sum(total_time.values())
     print(f"\n## CEL's share of the engine's mixed batch ({n:,} applications, every CEL call timed)\n")
     print("| programs | share of decisions | µs per decision | of which CEL calls | share of all decision time |")
