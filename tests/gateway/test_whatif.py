@@ -291,6 +291,9 @@ def test_the_console_page_runs_the_pm_scenario_on_an_upload_and_shows_tables_and
                       files=files)
     assert bad.status_code == 422 and "scenario.yaml:4:11: parameters.0.name: unknown parameter" in bad.text
     assert "pm_genral" in bad.text  # the pasted text is kept in the form to correct it
+    no_year = client.post("/console/whatif", data={"csrf": token, "example": "pm-plus-10", "source": "ledger",
+                                                   "year": "двадцять"})
+    assert no_year.status_code == 422 and 'id="error"' in no_year.text and 'id="whatif-form"' in no_year.text
     started = client.post("/console/whatif", data={**form, "csrf": token}, files=files, follow_redirects=False)
     assert started.status_code == 303, started.text
     page_url = started.headers["location"]

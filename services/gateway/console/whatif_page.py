@@ -11,6 +11,7 @@ scenario, drawn by the console's own chart. Every signed-in viewer may read; sta
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from typing import Any
@@ -79,7 +80,12 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
     def form_page(request: Request, user: Any, status_code: int = 200, **values: Any) -> HTMLResponse:
         g = gw()
         jobs = jobs_of(g)
-        context = {"example": "pm-plus-10", "yaml": "", "source": "ledger", "year": "", **values}
+        try:  # the year of the latest decided month, as the overview's default month
+            latest = (g.status.latest_period() or "")[:4]
+        except Exception:  # the status store is a convenience here
+            latest = ""
+        context = {"example": "pm-plus-10", "yaml": "", "source": "ledger",
+                   "year": latest or str(dt.date.today().year), **values}
         return render(request, g, "whatif.html", user, status_code=status_code, examples=examples(),
                       jobs=[j.view(with_result=False) for j in jobs.recent()], can_run=user.has(*RUN_ROLES),
                       **context)
@@ -109,8 +115,11 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
                 given = json.loads(raw) if raw.strip() else []
                 commands = given.get("allocations", []) if isinstance(given, dict) else given
                 body["source"] = {"applications": apps, "allocations": commands}
-            else:
+            elif year.strip().isdigit():
                 body["source"] = {"from_ledger": int(year)}
+            else:
+                return form_page(request, user, 422, error=translate("invalid", lang, x=translate("year", lang)),
+                                 **kept)
             wanted = WhatifRequest.model_validate(body)
         except (ValueError, UnicodeDecodeError) as exc:  # a bad year, file or JSON; pydantic's errors too
             text = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3]) \
