@@ -156,10 +156,10 @@ def run(folder: Path) -> int:
         message = str(exc).replace(str(job["scenario_path"]), shown, 1)
         write_atomic(folder / "error.json", {"error": "invalid_scenario", "message": message})
         return 2
-    except Exception as exc:  # the traceback goes to the job's stderr.log only
-        import traceback
+    except Exception as exc:  # where it failed goes to the job's stderr.log: frames and type, no message
+        import traceback  # (a message could quote an application's personal data)
 
-        traceback.print_exc()
+        sys.stderr.write("".join(traceback.format_tb(exc.__traceback__)) + type(exc).__name__ + "\n")
         write_atomic(folder / "error.json", {"error": "failed", "message": f"the what-if failed: {type(exc).__name__}"})
         return 1
 
