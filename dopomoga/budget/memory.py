@@ -26,14 +26,20 @@ from typing import Any
 from dopomoga.budget.allocation import available_in
 from dopomoga.budget.commands import period_closed
 from dopomoga.budget.lines import BudgetLines
-from dopomoga.budget.policy import PRO_RATA_POLICIES, QUEUE_POLICIES, BudgetPolicy, pro_rata_outcomes
+from dopomoga.budget.policy import (
+    PRO_RATA_POLICIES,
+    QUEUE_POLICIES,
+    BudgetPolicy,
+    pro_rata_outcomes,
+    queued_action,
+)
 from dopomoga.budget.reports import NeedRow, month_coefficient
 from dopomoga.budget.tx import OPEN_STATUSES, PAID_STATUSES, ClaimRow, Sums, Year
 from dopomoga.errors import LedgerError
 from dopomoga.money import fraction_str
 from dopomoga.periods import next_period
 from dopomoga.rules.lean import Lean
-from dopomoga.rules.programs import Catalog
+from dopomoga.rules.programs import BudgetSpec, Catalog
 from schemas.events import AllocationSet, ParameterConfirmed
 
 _Key = tuple[str, str, int]  # holder, district, year
@@ -206,6 +212,25 @@ class LeanPolicy(BudgetPolicy):
     def pay(self, tx: Any, claim: ClaimRow) -> None:
         self.emit(tx, claim, status="paid", final=True, payout=claim.claimed_kop, coefficient=_ONE,
                   reason="payable_paid" if claim.carried_from else "within_allocation", explanation="")
+
+    def settle_queued(self, tx: Any, claim: ClaimRow, spec: BudgetSpec, plan: tuple[int, ...] | None,
+                      spent: list[int], *, blocked: bool, ahead: int = 0, announce: bool = True) -> bool:
+        """``BudgetPolicy.settle_queued`` without what only its sentences read (the month's money, the planned month)."""
+        action = queued_action(claim.claimed_kop, int(claim.budget_period[5:7]), plan, spent, spec,
+                               blocked=blocked, ahead=ahead)
+        if action == "pay":
+            spent[int(claim.budget_period[5:7]) - 1] += claim.claimed_kop
+            self.pay(tx, claim)
+            return False
+        reason = "no_appropriation" if plan is None or sum(plan) == 0 else "budget_exhausted"
+        if action == "refuse":
+            self.refuse(tx, claim, reason)
+            return False
+        if claim.carried_from:
+            reason = "payable"
+        if announce or claim.status != "deferred" or claim.reason_code != reason:
+            self.defer(tx, claim, reason, 0)
+        return True
 
     def _settle_pro_rata(self, tx: Any, pending: Any, pool: int, plan: tuple[int, ...] | None) -> tuple[int, str]:
         result, outcomes = pro_rata_outcomes(pending, pool, plan)

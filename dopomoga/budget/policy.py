@@ -314,18 +314,19 @@ class BudgetPolicy:
         """
         month = split_period(claim.budget_period)[1]
         no_money = plan is None or sum(plan) == 0
-        available = 0 if plan is None else available_in(month, plan, spent, spec.carry_over)
-        if not blocked and not no_money and claim.claimed_kop <= available:
+        action = queued_action(claim.claimed_kop, month, plan, spent, spec, blocked=blocked, ahead=ahead)
+        if action == "pay":
             spent[month - 1] += claim.claimed_kop
             self.pay(tx, claim)
             return False
         reason = "no_appropriation" if no_money else "budget_exhausted"
-        if spec.when_short == "refuse" and (no_money or year_room(plan, spent) - ahead < claim.claimed_kop):
+        if action == "refuse":
             self.refuse(tx, claim, reason, year_room(plan, spent))
             return False
         if claim.carried_from:
             reason = "payable"  # owed since an earlier year; its sentence says so
         if announce or claim.status != "deferred" or claim.reason_code != reason:
+            available = 0 if plan is None else available_in(month, plan, spent, spec.carry_over)
             planned = None
             if plan is not None and not no_money:
                 planned = planned_month(month, plan, spent, claim.claimed_kop + ahead, spec.carry_over)
@@ -481,6 +482,20 @@ class BudgetPolicy:
                     ),
                 )
         return result.paid, fraction_str(result.coefficient)
+
+
+def queued_action(claimed: int, month: int, plan: tuple[int, ...] | None, spent: Sequence[int], spec: BudgetSpec,
+                  *, blocked: bool, ahead: int = 0) -> str:
+    """What a first-come claim gets now (pure): ``pay`` (it fits the year-to-date plan and nothing
+    waits ahead of it), ``refuse`` (``when_short: refuse`` and the year has no room for it after
+    the claims queued before it, ``ahead``) or ``defer``. Used by ``BudgetPolicy.settle_queued``
+    and the what-if's in-memory budget (``dopomoga.budget.memory``) alike."""
+    no_money = plan is None or sum(plan) == 0
+    if not blocked and not no_money and claimed <= available_in(month, plan, spent, spec.carry_over):  # type: ignore[arg-type]
+        return "pay"
+    if spec.when_short == "refuse" and (no_money or year_room(plan, spent) - ahead < claimed):
+        return "refuse"
+    return "defer"
 
 
 def pro_rata_outcomes(pending: Sequence[ClaimRow], pool: int, plan: tuple[int, ...] | None
