@@ -127,3 +127,56 @@ def damaged(draw):
 @given(damaged(), st.booleans())
 def test_any_generated_or_damaged_application_line_is_read_as_pydantic_reads_it(line, trusted):
     _assert_read_alike(line, trusted=trusted)
+
+
+def _outcome(check: Any, *args: str) -> Any:
+    try:
+        return check(*args)
+    except ValueError as exc:
+        return "rejected", str(exc)
+
+
+_DIGITS = "0123456789"
+_IBAN_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@st.composite
+def ua_ibans(draw):
+    """Ukrainian IBANs: most with canonical check digits, some spaced, lower-case, short or off by a digit."""
+    bank = draw(st.text(alphabet=_DIGITS, min_size=6, max_size=6))
+    account = draw(st.text(alphabet=draw(st.sampled_from([_DIGITS, _IBAN_CHARS])), min_size=19, max_size=19))
+    bban = bank + account
+    number = int((bban + "UA00").translate(str.maketrans({c: str(int(c, 36)) for c in _IBAN_CHARS[10:]})))
+    check = 98 - number * 1 % 97
+    value = f"UA{draw(st.sampled_from([check, check, check, (check + 1) % 100, 0, 1, 99])):02d}{bban}"
+    damage = draw(st.sampled_from(["none", "none", "lower", "spaced", "short", "country"]))
+    if damage == "lower":
+        value = value.lower()
+    elif damage == "spaced":
+        value = " ".join(value[i:i + 4] for i in range(0, len(value), 4))
+    elif damage == "short":
+        value = value[:-1]
+    elif damage == "country":
+        value = "DE" + value[2:]
+    return value
+
+
+@settings(max_examples=1500, deadline=None)
+@given(ua_ibans())
+def test_the_iban_shortcut_accepts_and_returns_what_schwifty_does(value):
+    from dopomoga.rules import intake
+    from schemas.identifiers import normalise_ua_iban
+
+    assert _outcome(intake._iban.__wrapped__, value) == _outcome(normalise_ua_iban, value)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from([("rnokpp", 10), ("edrpou", 8)]), st.data())
+def test_the_identifier_shortcut_accepts_and_returns_what_python_stdnum_does(kind_length, data):
+    from dopomoga.rules import intake
+    from schemas.identifiers import normalise_identifier
+
+    kind, length = kind_length
+    value = data.draw(st.text(alphabet=_DIGITS, min_size=length - 1, max_size=length + 1)
+                      | st.text(alphabet=_DIGITS + " ٣-", min_size=length, max_size=length + 2))
+    assert _outcome(intake._identifier.__wrapped__, kind, value) == _outcome(normalise_identifier, kind, value)
