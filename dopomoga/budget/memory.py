@@ -105,7 +105,10 @@ class MemoryTx:
                 else:
                     self.deferred[key].pop(claim.application_id, None)
         month = int(claim.budget_period[5:7])
-        totals = self.year(claim.holder, claim.district, claim.year)
+        key = (claim.holder, claim.district, claim.year)
+        totals = self.years.get(key)
+        if totals is None:
+            totals = self.year(*key)
         totals.touched.add(month)
         if not claim.eligible or status == "new":
             return
@@ -191,7 +194,9 @@ class LeanPolicy(BudgetPolicy):
 
     def emit(self, tx: Any, claim: ClaimRow, *, status: str, final: bool, payout: int,
              coefficient: Fraction | None, reason: str, explanation: str) -> None:
-        tx.account(claim, -1)
+        same = claim.status == status and claim.payout_kop == payout  # e.g. a deferred claim deferred again
+        if not same:
+            tx.account(claim, -1)
         claim.revision += 1
         claim.status = status
         claim.final = final
@@ -199,7 +204,8 @@ class LeanPolicy(BudgetPolicy):
         if coefficient is not None:
             claim.coefficient = "1" if coefficient == 1 else "0" if coefficient == 0 else fraction_str(coefficient)
         claim.reason_code = reason
-        tx.account(claim, 1)
+        if not same:  # it counts in its month's totals and indexes exactly as before: nothing to take back or add
+            tx.account(claim, 1)
 
     def refuse(self, tx: Any, claim: ClaimRow, reason: str, available: int | None = None,
                explanation: str | None = None) -> None:
