@@ -36,6 +36,7 @@ from dopomoga.errors import ApplicationError
 from dopomoga.rules.batch import default_workers, parse_error, rule_error
 from dopomoga.rules.engine import MAX_KOP, Engine
 from dopomoga.rules.history import Grant, InMemoryHistory
+from dopomoga.rules.intake import parse_application
 from dopomoga.rules.programs import Catalog, Program
 from dopomoga.rules.windows import counted_keys, history_count
 from schemas.events import ApplicationSubmitted
@@ -223,7 +224,7 @@ def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None,
             continue
         number = first + offset
         try:
-            application = ApplicationSubmitted.model_validate_json(line)
+            application = parse_application(line)
         except ValidationError as exc:
             error = parse_error(number, exc)
             out.append((number, [(None, error, None, ())] * len(_ENGINES)))
@@ -284,7 +285,7 @@ class _Parent:
         return number, lean, None
 
     def redecide(self, number: int, line: str, as_of: dt.date | None) -> Outcome:
-        application = ApplicationSubmitted.model_validate_json(line)  # it parsed in the worker
+        application = parse_application(line)  # it parsed in the worker
         try:
             lean = lean_decide(self.engine, application, as_of, record=True)
         except ApplicationError as exc:
@@ -350,7 +351,7 @@ def _serial(parents: list[_Parent], first: int, part: list[str], as_of: dt.date 
             continue
         number = first + offset
         try:
-            ApplicationSubmitted.model_validate_json(line)
+            parse_application(line)
         except ValidationError as exc:
             yield number, [(number, None, parse_error(number, exc))] * len(parents)
             continue
