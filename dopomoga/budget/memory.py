@@ -43,6 +43,8 @@ from dopomoga.rules.programs import BudgetSpec, Catalog
 from schemas.events import AllocationSet, ParameterConfirmed
 
 _Key = tuple[str, str, int]  # holder, district, year
+# MemoryTx.account spells these out (a tuple lookup per call costs): a change in tx must show here.
+assert OPEN_STATUSES == ("pending", "deferred") and PAID_STATUSES == ("paid", "prorated")
 _ONE = Fraction(1)
 _ZERO = Fraction(0)
 
@@ -92,23 +94,30 @@ class MemoryTx:
     def account(self, claim: ClaimRow, sign: int) -> None:
         """``Tx.account``, and the indexes of open and deferred claims kept with it."""
         status = claim.status
-        if status in OPEN_STATUSES:
-            where = (claim.holder, claim.district, claim.budget_period)
+        period = claim.budget_period
+        holder, district, year = claim.holder, claim.district, claim.year
+        if status == "deferred" or status == "pending":  # OPEN_STATUSES
+            where = (holder, district, period)
             if sign > 0:
-                self.open.setdefault(where, {})[claim.application_id] = claim
+                bucket = self.open.get(where)
+                if bucket is None:
+                    bucket = self.open[where] = {}
+                bucket[claim.application_id] = claim
             else:
                 self.open[where].pop(claim.application_id, None)
             if status == "deferred":
-                key = (claim.holder, claim.district, claim.year)
+                key = (holder, district, year)
                 if sign > 0:
-                    self.deferred.setdefault(key, {})[claim.application_id] = claim
+                    queue = self.deferred.get(key)
+                    if queue is None:
+                        queue = self.deferred[key] = {}
+                    queue[claim.application_id] = claim
                 else:
                     self.deferred[key].pop(claim.application_id, None)
-        month = int(claim.budget_period[5:7])
-        key = (claim.holder, claim.district, claim.year)
-        totals = self.years.get(key)
+        month = int(period[5:7])
+        totals = self.years.get((holder, district, year))
         if totals is None:
-            totals = self.year(*key)
+            totals = self.year(holder, district, year)
         totals.touched.add(month)
         if not claim.eligible or status == "new":
             return
@@ -117,7 +126,7 @@ class MemoryTx:
         row[1] += sign * claim.claimed_kop
         if status == "pending":
             row[2] += sign * claim.claimed_kop
-        elif status in PAID_STATUSES:
+        elif status == "paid" or status == "prorated":  # PAID_STATUSES
             row[3] += sign * claim.payout_kop
         elif status == "deferred":
             row[4] += sign
