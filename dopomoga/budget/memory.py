@@ -34,10 +34,9 @@ from dopomoga.budget.policy import (
     queued_action,
 )
 from dopomoga.budget.reports import NeedRow, month_coefficient
-from dopomoga.budget.tx import OPEN_STATUSES, PAID_STATUSES, ClaimRow, Sums, Year
+from dopomoga.budget.tx import OPEN_STATUSES, PAID_STATUSES, ClaimRow, MonthWalk, Sums, Year
 from dopomoga.errors import LedgerError
 from dopomoga.money import fraction_str
-from dopomoga.periods import next_period
 from dopomoga.rules.lean import Lean
 from dopomoga.rules.programs import BudgetSpec, Catalog
 from schemas.events import AllocationSet, ParameterConfirmed
@@ -57,7 +56,7 @@ class ClosedMonth:
     coefficient: str
 
 
-class MemoryTx:
+class MemoryTx(MonthWalk):
     """``dopomoga.budget.tx.Tx``'s interface over plain dicts: one transaction that never ends."""
 
     def __init__(self) -> None:
@@ -170,18 +169,6 @@ class MemoryTx:
     def is_closed(self, program_id: str, district: str, period: str) -> bool:
         closed = self.closed.get((program_id, district))
         return closed is not None and period in closed
-
-    def next_open(self, program_id: str, district: str, period: str) -> str | None:
-        candidate = next_period(period)
-        while candidate is not None and self.is_closed(program_id, district, candidate):
-            candidate = next_period(candidate)
-        return candidate
-
-    def first_open(self, program_id: str, district: str, year: int) -> str | None:
-        january = f"{year:04d}-01"
-        return january if not self.is_closed(program_id, district, january) else self.next_open(
-            program_id, district, january
-        )
 
     def record_close(self, program_id: str, district: str, period: str, event_id: str, *,
                      pool: int, claimed: int, paid: int, coefficient: str) -> None:

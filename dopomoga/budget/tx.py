@@ -127,7 +127,29 @@ class Year:
         return Sums(count=claims, need=need, paid=paid, reserved=reserved)
 
 
-class Tx:
+class MonthWalk:
+    """The open months of a budget, from ``is_closed``: shared by the SQL ``Tx`` and the what-if's
+    in-memory transaction (``dopomoga.budget.memory.MemoryTx``)."""
+
+    def is_closed(self, program_id: str, district: str, period: str) -> bool:
+        raise NotImplementedError
+
+    def next_open(self, program_id: str, district: str, period: str) -> str | None:
+        """The next month of the budget year that is not closed (``None`` after December)."""
+        candidate = next_period(period)
+        while candidate is not None and self.is_closed(program_id, district, candidate):
+            candidate = next_period(candidate)
+        return candidate
+
+    def first_open(self, program_id: str, district: str, year: int) -> str | None:
+        """The first month of ``year`` that is not closed (where a payable of the year before goes)."""
+        january = f"{year:04d}-01"
+        return january if not self.is_closed(program_id, district, january) else self.next_open(
+            program_id, district, january
+        )
+
+
+class Tx(MonthWalk):
     """One database transaction: one input (or a batch of them, in order) and what they emit.
 
     Besides the claims touched, it caches what the inputs of the transaction read over and
@@ -339,20 +361,6 @@ class Tx:
 
     def is_closed(self, program_id: str, district: str, period: str) -> bool:
         return period in self.closed_periods(program_id, district)
-
-    def next_open(self, program_id: str, district: str, period: str) -> str | None:
-        """The next month of the budget year that is not closed (``None`` after December)."""
-        candidate = next_period(period)
-        while candidate is not None and self.is_closed(program_id, district, candidate):
-            candidate = next_period(candidate)
-        return candidate
-
-    def first_open(self, program_id: str, district: str, year: int) -> str | None:
-        """The first month of ``year`` that is not closed (where a payable of the year before goes)."""
-        january = f"{year:04d}-01"
-        return january if not self.is_closed(program_id, district, january) else self.next_open(
-            program_id, district, january
-        )
 
     def record_close(self, program_id: str, district: str, period: str, event_id: str, *,
                      pool: int, claimed: int, paid: int, coefficient: str) -> None:

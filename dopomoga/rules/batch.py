@@ -101,11 +101,13 @@ def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None) -> list[_
     return out
 
 
-def _start_worker() -> None:
-    gc.freeze()  # the catalog came with the fork: keep it out of the collector's scans
+def start_worker() -> None:
+    """A worker's first step: the catalog came with the fork, keep it out of the collector's scans."""
+    gc.freeze()
 
 
-def _chunks(lines: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
+def chunks(lines: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
+    """Lines in lists of ``size``, each with its first line's number (from 1)."""
     chunk: list[str] = []
     first = 1
     for number, line in enumerate(lines, start=1):
@@ -140,17 +142,17 @@ def decide_batch(
     workers = default_workers() if workers is None else workers
     engine = Engine(catalog)  # the parent's: the real grant history, and repeats decided again
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for first, part in _chunks(lines, chunk):
+        for first, part in chunks(lines, chunk):
             yield from _serial(engine, first, part, as_of)
         return
     _ENGINE = Engine(catalog, InMemoryHistory())
     context = multiprocessing.get_context("fork")
     granted: set[str] = set()
     history = engine.history
-    with context.Pool(workers, initializer=_start_worker) as pool:
+    with context.Pool(workers, initializer=start_worker) as pool:
         _ENGINE = None
         pending: deque[tuple[int, list[str], Any]] = deque()
-        source = _chunks(lines, chunk)
+        source = chunks(lines, chunk)
         exhausted = False
         while True:
             while not exhausted and len(pending) < workers * 3:

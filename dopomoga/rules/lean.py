@@ -22,7 +22,6 @@ in flight: bounded memory for any input length.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import multiprocessing
 import sys
 from collections import deque
@@ -33,7 +32,7 @@ import orjson
 from pydantic import ValidationError
 
 from dopomoga.errors import ApplicationError
-from dopomoga.rules.batch import default_workers, parse_error, rule_error
+from dopomoga.rules.batch import chunks, default_workers, parse_error, rule_error, start_worker
 from dopomoga.rules.engine import MAX_KOP, Engine
 from dopomoga.rules.history import Grant, InMemoryHistory
 from dopomoga.rules.intake import parse_application
@@ -245,24 +244,6 @@ def _wanted(recompute: frozenset[str] | None, first: tuple[Any, ...] | None) -> 
     return recompute is None or first is None or first[1] in recompute
 
 
-def _start_worker() -> None:
-    gc.freeze()  # the catalogs came with the fork: keep them out of the collector's scans
-
-
-def _chunks(lines: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
-    chunk: list[str] = []
-    first = 1
-    for number, line in enumerate(lines, start=1):
-        if not chunk:
-            first = number
-        chunk.append(line)
-        if len(chunk) >= size:
-            yield first, chunk
-            chunk = []
-    if chunk:
-        yield first, chunk
-
-
 class _Parent:
     """One side's real grant history in the parent, and its re-decisions."""
 
@@ -316,16 +297,16 @@ def lean_batch(
     parents = [_Parent(c) for c in catalogs]
     counted = tuple(counted_programs(c) for c in catalogs)
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for first, part in _chunks(lines, chunk):
+        for first, part in chunks(lines, chunk):
             yield from _serial(parents, first, part, as_of, recompute)
         return
     _ENGINES = tuple(Engine(c, InMemoryHistory()) for c in catalogs)
     _COUNTED = counted
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_start_worker) as pool:
+    with context.Pool(workers, initializer=start_worker) as pool:
         _ENGINES, _COUNTED = (), ()
         pending: deque[tuple[int, list[str], Any]] = deque()
-        source = _chunks(lines, chunk)
+        source = chunks(lines, chunk)
         exhausted = False
         while True:
             while not exhausted and len(pending) < workers * 3:
