@@ -106,6 +106,27 @@ def start_worker() -> None:
     gc.freeze()
 
 
+def in_order(pool: Any, lines: Iterable[str], size: int, workers: int, task: Any, *args: Any
+             ) -> Iterator[tuple[int, list[str], Any]]:
+    """``task(first, part, *args)`` on the pool for each chunk of ``size`` lines, results taken back
+    in input order, at most ``workers * 3`` chunks in flight (memory stays bounded)."""
+    pending: deque[tuple[int, list[str], Any]] = deque()
+    source = chunks(lines, size)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < workers * 3:
+            try:
+                first, part = next(source)
+            except StopIteration:
+                exhausted = True
+                break
+            pending.append((first, part, pool.apply_async(task, (first, part, *args))))
+        if not pending:
+            return
+        first, part, result = pending.popleft()
+        yield first, part, result.get()
+
+
 def chunks(lines: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
     """Lines in lists of ``size``, each with its first line's number (from 1)."""
     chunk: list[str] = []
@@ -151,21 +172,7 @@ def decide_batch(
     history = engine.history
     with context.Pool(workers, initializer=start_worker) as pool:
         _ENGINE = None
-        pending: deque[tuple[int, list[str], Any]] = deque()
-        source = chunks(lines, chunk)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < workers * 3:
-                try:
-                    first, part = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.append((first, part, pool.apply_async(_decide_chunk, (first, part, as_of))))
-            if not pending:
-                break
-            first, part, result = pending.popleft()
-            worked = result.get()
+        for first, part, worked in in_order(pool, lines, chunk, workers, _decide_chunk, as_of):
             for number, decision, error, grant, keys in worked:
                 if keys and not granted.isdisjoint(keys):
                     # a history count may not be 0: decide it again, traced, with the real history

@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import sys
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -32,7 +31,7 @@ import orjson
 from pydantic import ValidationError
 
 from dopomoga.errors import ApplicationError
-from dopomoga.rules.batch import chunks, default_workers, parse_error, rule_error, start_worker
+from dopomoga.rules.batch import chunks, default_workers, in_order, parse_error, rule_error, start_worker
 from dopomoga.rules.engine import MAX_KOP, Engine
 from dopomoga.rules.history import Grant, InMemoryHistory
 from dopomoga.rules.intake import parse_application
@@ -305,21 +304,8 @@ def lean_batch(
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=start_worker) as pool:
         _ENGINES, _COUNTED = (), ()
-        pending: deque[tuple[int, list[str], Any]] = deque()
-        source = chunks(lines, chunk)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < workers * 3:
-                try:
-                    first, part = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.append((first, part, pool.apply_async(_decide_chunk, (first, part, as_of, recompute))))
-            if not pending:
-                break
-            first, part, result = pending.popleft()
-            for number, sides in result.get():
+        for first, part, worked in in_order(pool, lines, chunk, workers, _decide_chunk, as_of, recompute):
+            for number, sides in worked:
                 line = part[number - first]
                 yield number, [None if side is None else parents[i].take(number, line, side, as_of)
                                for i, side in enumerate(sides)]
