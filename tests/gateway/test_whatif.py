@@ -307,8 +307,11 @@ def test_the_console_page_runs_the_pm_scenario_on_an_upload_and_shows_tables_and
     assert 'id="whatif-chart"' in page and "<svg" in page and "cdn" not in page.lower()
     assert "zhytomyr." in page and 'id="whatif-people"' in page and 'id="whatif-total"' in page
     assert "грн" in page
+    # staff read a program by its title, the id beside it (as on the overview), in the page's language
+    assert catalog.get("zhytomyr.triplets").spec.title.uk[:40] in page
     english = client.get(page_url, params={"lang": "en"}).text
     assert "What if" in english and "Baseline" in english and "Programs (changed)" in english
+    assert catalog.get("zhytomyr.triplets").spec.title.en[:40] in english
     client.cookies.set("dopomoga_lang", "uk")
     everything = client.get(page_url, params={"chart": "all", "year": "1999"})  # an unknown year: the default one
     assert everything.status_code == 200 and 'id="whatif-chart"' in everything.text

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.gateway.console.chart import plan_vs_paid
 from services.gateway.console.i18n import translate
+from services.gateway.console.pages import titles
 from services.gateway.console.web import check_csrf, current_user, lang_of, need, redirect, render
 from services.gateway.whatif import (
     JOB_ID,
@@ -148,9 +149,10 @@ def router(gw, route_class: type[APIRoute] = APIRoute) -> APIRouter:
             raise HTTPException(404, "not found")
         view = job.view()
         result = view.get("result")
-        context: dict[str, Any] = {"job": view}
+        context: dict[str, Any] = {"job": view, "names": {}}
         if result is not None:
             lang = lang_of(request)
+            context["names"] = titles(g, lang)  # a program's title beside its id, as on the overview
             changed = [p for p in result["programs"] if _changed_program(p)]
             chart = chart if chart in ("changed", "all") and changed else "all"
             shown, years = _cost_by_month(result["months"], {p["program_id"] for p in changed}, chart, year)
