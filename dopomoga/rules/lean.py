@@ -264,8 +264,10 @@ class _Parent:
             self.granted.update(grant_keys)
         return number, lean, None
 
-    def redecide(self, number: int, line: str, as_of: dt.date | None) -> Outcome:
-        application = parse_application(line)  # it parsed in the worker
+    def redecide(self, number: int, line: str, as_of: dt.date | None,
+                 application: ApplicationSubmitted | None = None) -> Outcome:
+        if application is None:
+            application = parse_application(line)  # it parsed in the worker
         try:
             lean = lean_decide(self.engine, application, as_of, record=True)
         except ApplicationError as exc:
@@ -318,12 +320,12 @@ def _serial(parents: list[_Parent], first: int, part: list[str], as_of: dt.date 
             continue
         number = first + offset
         try:
-            parse_application(line)
+            application = parse_application(line)  # once, for every side
         except ValidationError as exc:
             yield number, [(number, None, parse_error(number, exc))] * len(parents)
             continue
-        outcomes: list[Outcome | None] = [parents[0].redecide(number, line, as_of)]
+        outcomes: list[Outcome | None] = [parents[0].redecide(number, line, as_of, application)]
         for side in range(1, len(parents)):
             take = _wanted(recompute, outcomes[0][1])  # type: ignore[index]
-            outcomes.append(parents[side].redecide(number, line, as_of) if take else None)
+            outcomes.append(parents[side].redecide(number, line, as_of, application) if take else None)
         yield number, outcomes
