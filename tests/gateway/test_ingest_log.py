@@ -3,7 +3,6 @@ store, atomic across threads and across gateway replicas sharing one database.""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 
@@ -69,32 +68,10 @@ def test_two_replicas_sharing_the_log_claim_one_id_exactly_once(db_file_url):
 
 
 def test_parallel_posts_of_one_id_give_one_202_and_eleven_409_on_every_store(catalog, db_file_url):
-    from fastapi.testclient import TestClient
+    from tests.streaming.test_conflicts import parallel_posts_of_one_id
 
-    from services.gateway.app import Gateway, create_app
-    from tests.gateway.conftest import headers, keystore
-    from tests.streaming.test_boundary import _base
-    from tests.streaming.test_conflicts import SlowProducer, _person
-
-    slow = SlowProducer()
     log = IngestLog(db_file_url)
-    app = create_app(Gateway(catalog=catalog, keys=keystore(), producer=slow, ledger=object(), ingest_log=log))
-    bodies = [json.dumps(_person(_base(), n)).encode() for n in range(12)]
-    statuses: list[int] = []
-    barrier = threading.Barrier(12)
-
-    def post(body: bytes) -> None:
-        with TestClient(app, raise_server_exceptions=False) as client:
-            barrier.wait()
-            response = client.post("/applications", content=body,
-                                   headers={**headers("registry"), "Content-Type": "application/json"})
-            statuses.append(response.status_code)
-
-    threads = [threading.Thread(target=post, args=(b,)) for b in bodies]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    statuses, slow = parallel_posts_of_one_id(catalog, log)
     assert sorted(statuses) == [202] + [409] * 11
     assert len(slow.sent) == 1
     log.close()

@@ -45,19 +45,19 @@ class SlowProducer:
         return FakeFuture()
 
 
-def test_parallel_posts_of_one_id_with_different_persons_give_exactly_one_202(catalog):
+def parallel_posts_of_one_id(catalog, ingest_log, n: int = 12) -> tuple[list[int], SlowProducer]:
+    """``n`` registry posts of one application id with different persons, released at once through a
+    gateway whose producer is slow; the statuses and what reached the producer."""
     from fastapi.testclient import TestClient
 
     from services.gateway.app import Gateway, create_app
-    from services.gateway.ingest import IngestLog
     from tests.gateway.conftest import keystore
 
     slow = SlowProducer()
-    gateway = Gateway(catalog=catalog, keys=keystore(), producer=slow, ledger=object(), ingest_log=IngestLog(":memory:"))
-    app = create_app(gateway)
-    bodies = [json.dumps(_person(_base(), n)).encode() for n in range(12)]
+    app = create_app(Gateway(catalog=catalog, keys=keystore(), producer=slow, ledger=object(), ingest_log=ingest_log))
+    bodies = [json.dumps(_person(_base(), k)).encode() for k in range(n)]
     statuses: list[int] = []
-    barrier = threading.Barrier(12)
+    barrier = threading.Barrier(n)
 
     def post(body: bytes) -> None:
         with TestClient(app, raise_server_exceptions=False) as client:
@@ -70,7 +70,14 @@ def test_parallel_posts_of_one_id_with_different_persons_give_exactly_one_202(ca
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(60)
+    return statuses, slow
+
+
+def test_parallel_posts_of_one_id_with_different_persons_give_exactly_one_202(catalog):
+    from services.gateway.ingest import IngestLog
+
+    statuses, slow = parallel_posts_of_one_id(catalog, IngestLog(":memory:"))
     assert sorted(statuses) == [202] + [409] * 11
     assert len(slow.sent) == 1
 
