@@ -134,12 +134,9 @@ class BudgetPolicy:
                     counts[name] = value
         try:
             context = self._scopes.context(entitlement.application, entitlement.rules.effective_from, counts)
-            value = program.priority.run(context.scope)
         except (ApplicationError, TypeError, RuntimeError, ValueError, KeyError) as exc:
             raise LedgerError("priority_failed", f"program {program.id}: budget.priority: {exc}") from None
-        if type(value) is not int:
-            raise LedgerError("priority_failed", f"program {program.id}: budget.priority gave {value!r}, not an int")
-        return value
+        return program.priority_class(context.scope)
 
     # -- decisions -------------------------------------------------------------------------------
     def emit(self, tx: Tx, claim: ClaimRow, *, status: str, final: bool, payout: int,

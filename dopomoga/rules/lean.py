@@ -35,7 +35,7 @@ from dopomoga.rules.batch import chunks, default_workers, in_order, parse_error,
 from dopomoga.rules.engine import MAX_KOP, Engine
 from dopomoga.rules.history import Grant, InMemoryHistory
 from dopomoga.rules.intake import parse_application
-from dopomoga.rules.programs import Catalog, Program
+from dopomoga.rules.programs import Catalog
 from dopomoga.rules.windows import counted_keys, history_count
 from schemas.events import ApplicationSubmitted
 
@@ -67,19 +67,6 @@ def _int_amount(value: Any) -> int:
     return value
 
 
-def _priority(program: Program, scope: dict[str, Any]) -> int:
-    """``budget.priority`` on the decision's scope, as the ledger evaluates it (an error is an error)."""
-    from dopomoga.errors import LedgerError
-
-    try:
-        value = program.priority.run(scope)  # type: ignore[union-attr]
-    except (ApplicationError, TypeError, RuntimeError, ValueError, KeyError) as exc:
-        raise LedgerError("priority_failed", f"program {program.id}: budget.priority: {exc}") from None
-    if type(value) is not int:
-        raise LedgerError("priority_failed", f"program {program.id}: budget.priority gave {value!r}, not an int")
-    return value
-
-
 def _fast(engine: Engine, application: ApplicationSubmitted, as_of: dt.date | None) -> Lean:
     context = engine.scopes.context(application, as_of, None)  # its errors are the traced path's
     program = context.program
@@ -103,7 +90,7 @@ def _fast(engine: Engine, application: ApplicationSubmitted, as_of: dt.date | No
             eligible = history_count(engine.history, program, application, limit) == 0
         if eligible:
             if spec.budget.policy == "priority_then_pro_rata" and program.priority is not None:
-                priority = _priority(program, dict(scope))  # before items_total joins the scope
+                priority = program.priority_class(dict(scope))  # before items_total joins the scope
             if version.combined_amount:
                 amount = _int_amount(values[-1])
             else:
@@ -152,7 +139,7 @@ def _from_traced(engine: Engine, application: ApplicationSubmitted, as_of: dt.da
                 if name in program.spec.history and type(value) is int:
                     counts[name] = value
         rules_date = dt.date.fromisoformat(event["rules"]["effective_from"])
-        priority = _priority(program, engine.scopes.context(application, rules_date, counts).scope)
+        priority = program.priority_class(engine.scopes.context(application, rules_date, counts).scope)
     key = decision.budget_key or ""
     return Lean(
         application.application_id, decision.program_id, _intern(decision.period), decision.eligible,

@@ -24,6 +24,7 @@ import yaml
 from pydantic import ValidationError
 
 from dopomoga.cities import CITY_DATA_FILES, CITY_FILE, City, CityError, load_cities
+from dopomoga.errors import ApplicationError, LedgerError
 from dopomoga.explain_uk import Calculation, parse_calculation
 from dopomoga.rules.expressions import Expression, ExpressionError, compile_expression
 from dopomoga.rules.parameters import Parameter, ParameterError, ParameterSet, parse_parameters
@@ -114,6 +115,19 @@ class Program:
     @property
     def id(self) -> str:
         return self.spec.id
+
+    def priority_class(self, scope: dict[str, Any]) -> int:
+        """``budget.priority`` on a decision's scope, lower first (0 without one). A priority that
+        cannot be evaluated is an error, never a silent last place (the ledger and the what-if)."""
+        if self.priority is None:
+            return 0
+        try:
+            value = self.priority.run(scope)
+        except (ApplicationError, TypeError, RuntimeError, ValueError, KeyError) as exc:
+            raise LedgerError("priority_failed", f"program {self.id}: budget.priority: {exc}") from None
+        if type(value) is not int:
+            raise LedgerError("priority_failed", f"program {self.id}: budget.priority gave {value!r}, not an int")
+        return value
 
     def version_for(self, on: dt.date) -> tuple[CompiledVersion, bool]:
         """The version in force on ``on``, or the last one and ``True`` when its term has ended."""
