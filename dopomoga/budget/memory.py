@@ -34,7 +34,7 @@ from dopomoga.budget.policy import (
     queued_action,
 )
 from dopomoga.budget.reports import NeedRow, month_coefficient
-from dopomoga.budget.tx import OPEN_STATUSES, PAID_STATUSES, ClaimRow, MonthWalk, Sums, Year
+from dopomoga.budget.tx import OPEN_STATUSES, ClaimRow, MonthWalk, Sums, Year
 from dopomoga.errors import LedgerError
 from dopomoga.money import fraction_str
 from dopomoga.rules.lean import Lean
@@ -42,8 +42,6 @@ from dopomoga.rules.programs import BudgetSpec, Catalog
 from schemas.events import AllocationSet, ParameterConfirmed
 
 _Key = tuple[str, str, int]  # holder, district, year
-# MemoryTx.account spells these out (a tuple lookup per call costs): a change in tx must show here.
-assert OPEN_STATUSES == ("pending", "deferred") and PAID_STATUSES == ("paid", "prorated")
 _ONE = Fraction(1)
 _ZERO = Fraction(0)
 
@@ -91,44 +89,15 @@ class MemoryTx(MonthWalk):
         return self.year(program_id, district, year).spent()
 
     def account(self, claim: ClaimRow, sign: int) -> None:
-        """``Tx.account``, and the indexes of open and deferred claims kept with it."""
+        """``Tx.account`` (the month's row: ``Year.count``), and the indexes of open and deferred claims
+        kept with it."""
         status = claim.status
-        period = claim.budget_period
         holder, district, year = claim.holder, claim.district, claim.year
-        if status == "deferred" or status == "pending":  # OPEN_STATUSES
-            where = (holder, district, period)
-            if sign > 0:
-                bucket = self.open.get(where)
-                if bucket is None:
-                    bucket = self.open[where] = {}
-                bucket[claim.application_id] = claim
-            else:
-                self.open[where].pop(claim.application_id, None)
+        if status in OPEN_STATUSES:
+            _index(self.open, (holder, district, claim.budget_period), claim, sign)
             if status == "deferred":
-                key = (holder, district, year)
-                if sign > 0:
-                    queue = self.deferred.get(key)
-                    if queue is None:
-                        queue = self.deferred[key] = {}
-                    queue[claim.application_id] = claim
-                else:
-                    self.deferred[key].pop(claim.application_id, None)
-        month = int(period[5:7])
-        totals = self.years.get((holder, district, year))
-        if totals is None:
-            totals = self.year(holder, district, year)
-        totals.touched.add(month)
-        if not claim.eligible or status == "new":
-            return
-        row = totals.rows[month - 1]
-        row[0] += sign
-        row[1] += sign * claim.claimed_kop
-        if status == "pending":
-            row[2] += sign * claim.claimed_kop
-        elif status == "paid" or status == "prorated":  # PAID_STATUSES
-            row[3] += sign * claim.payout_kop
-        elif status == "deferred":
-            row[4] += sign
+                _index(self.deferred, (holder, district, year), claim, sign)
+        self.year(holder, district, year).count(claim, sign)
 
     # -- claims ------------------------------------------------------------------------------------
     def add_claim(self, claim: ClaimRow, context: Any = None) -> None:
@@ -367,3 +336,14 @@ def feed(budget: MemoryBudget, allocations: Iterable[AllocationSet], claims: Ite
         budget.submit(lean)
     budget.close_year()
     return budget
+
+
+def _index(table: dict[Any, dict[str, ClaimRow]], key: Any, claim: ClaimRow, sign: int) -> None:
+    """Add (``sign`` = 1) or take out (-1) a claim in one bucket of an index."""
+    if sign > 0:
+        bucket = table.get(key)
+        if bucket is None:
+            bucket = table[key] = {}
+        bucket[claim.application_id] = claim
+    else:
+        table[key].pop(claim.application_id, None)

@@ -126,6 +126,23 @@ class Year:
         claims, need, reserved, paid, _ = self.rows[month - 1]
         return Sums(count=claims, need=need, paid=paid, reserved=reserved)
 
+    def count(self, claim: ClaimRow, sign: int) -> None:
+        """Add (``sign`` = 1) or take back (-1) what ``claim`` counts in its month's row."""
+        month = int(claim.budget_period[5:7])
+        self.touched.add(month)
+        if not claim.eligible or claim.status == "new":
+            return
+        row = self.rows[month - 1]
+        row[0] += sign
+        row[1] += sign * claim.claimed_kop
+        status = claim.status
+        if status == "pending":
+            row[2] += sign * claim.claimed_kop
+        elif status in PAID_STATUSES:
+            row[3] += sign * claim.payout_kop
+        elif status == "deferred":
+            row[4] += sign
+
 
 class MonthWalk:
     """The open months of a budget, from ``is_closed``: shared by the SQL ``Tx`` and the what-if's
@@ -196,21 +213,7 @@ class Tx(MonthWalk):
 
     def account(self, claim: ClaimRow, sign: int) -> None:
         """Add (``sign`` = 1) or take back (-1) what ``claim`` counts in its month's totals."""
-        month = int(claim.budget_period[5:7])
-        totals = self.year(claim.holder, claim.district, claim.year)
-        totals.touched.add(month)
-        if not claim.eligible or claim.status == "new":
-            return
-        row = totals.rows[month - 1]
-        row[0] += sign
-        row[1] += sign * claim.claimed_kop
-        status = claim.status
-        if status == "pending":
-            row[2] += sign * claim.claimed_kop
-        elif status in PAID_STATUSES:
-            row[3] += sign * claim.payout_kop
-        elif status == "deferred":
-            row[4] += sign
+        self.year(claim.holder, claim.district, claim.year).count(claim, sign)
 
     def flush_totals(self) -> None:
         inserts: list[dict[str, Any]] = []
