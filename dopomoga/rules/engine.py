@@ -154,7 +154,7 @@ class Engine:
     def _flag(self, flag: CompiledFlag, scope: dict[str, Any], context: Context, item: int | None) -> None:
         """A non-refusing check: when it does not hold, the operator section carries it."""
         if not self._run(flag.expression, scope, context):
-            context.flags.append({"id": flag.id, "item": item, "clause": flag.clause_uk, "flag_uk": flag.flag_uk})
+            _raise_flag(flag, context, item)
 
     def _amount(self, context: Context, trace: list[dict[str, Any]]) -> int:
         """The amount, one rule at a time (items, and the fallback that names a failing rule)."""
@@ -211,8 +211,7 @@ class Engine:
                     if held is None:  # not evaluated, or failed: again as a rule of its own, to name it
                         self._flag(flag, row_scope, context, index + 1)
                     elif not held:
-                        context.flags.append({"id": flag.id, "item": index + 1, "clause": flag.clause_uk,
-                                              "flag_uk": flag.flag_uk})
+                        _raise_flag(flag, context, index + 1)
                 total += value
             scope = {**scope, "items_total": total}
             context.scope["items_total"] = total  # what the calculation shown to the citizen reads
@@ -449,6 +448,10 @@ class _RowsCel:
             return program.execute(context)
         except (TypeError, RuntimeError, ValueError):
             return None
+
+
+def _raise_flag(flag: CompiledFlag, context: Context, item: int | None) -> None:
+    context.flags.append({"id": flag.id, "item": item, "clause": flag.clause_uk, "flag_uk": flag.flag_uk})
 
 
 def _iso_date(context: Context) -> str:
