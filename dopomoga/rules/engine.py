@@ -45,7 +45,7 @@ from dopomoga.explain_uk import (
 from dopomoga.periods import int_to_date
 from dopomoga.rules.expressions import FUNCTIONS, Expression
 from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
-from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems, CompiledVersion
+from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems
 from dopomoga.rules.records import Encoded, encoded_eligibility, encoded_entitlement, head
 from dopomoga.rules.scope import Context, ScopeBuilder, show, shown
 from dopomoga.rules.windows import grant_for, history_count
@@ -68,8 +68,6 @@ class Engine:
         self.catalog = catalog
         self.history: GrantHistory = history if history is not None else InMemoryHistory()
         self.scopes = ScopeBuilder(catalog, self.history)
-        # a rule version's item checks and the names its item formula shows (CompiledVersion hashes by identity)
-        self._row_plans: dict[CompiledVersion, tuple[tuple[tuple[Any, ...], ...], Any]] = {}
 
     def context(self, application: ApplicationSubmitted, as_of: dt.date | None = None,
                 history: dict[str, int] | None = None) -> Context:
@@ -163,12 +161,7 @@ class Engine:
         dates = context.plan.dates
         if version.items is not None:
             items = version.items
-            row_plan = self._row_plans.get(version)
-            if row_plan is None:
-                row_plan = self._row_plans[version] = (
-                    _row_checks(items, version.amount_clause_uk, dates), shown(items.formula, dates)
-                )
-            checks, formula_shown = row_plan
+            checks, formula_shown = context.vplan.row_checks, context.vplan.item_formula_shown
             total = 0
             excluded = context.excluded
             rows = scope.get(items.of, [])
@@ -458,18 +451,6 @@ def _iso_date(context: Context) -> str:
     """The date that chose the rule version (what the programme_term condition shows)."""
     name = "period_start" if context.program.spec.rules_on == "period_start" else "submitted_on"
     return int_to_date(context.scope[name]).isoformat()
-
-
-def _row_checks(items: CompiledItems, amount_clause: str, dates: frozenset[str]) -> tuple[tuple[Any, ...], ...]:
-    """Each check a row must pass, in the order of the compiled row list: (step, clause, expression,
-    why a row failing it is out, the names it shows)."""
-    checks: list[tuple[Any, ...]] = []
-    if items.include_when is not None:
-        checks.append(("include", amount_clause, items.include_when, items.exclude_uk, shown(items.include_when, dates)))
-    for condition in items.conditions:
-        checks.append((condition.id, condition.clause_uk, condition.expression, condition.refusal_uk,
-                       shown(condition.expression, dates)))
-    return tuple(checks)
 
 
 def _require_parameters(expression: Expression, context: Context) -> None:

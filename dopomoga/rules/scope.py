@@ -34,6 +34,7 @@ from dopomoga.rules.programs import (
     STANDARD_INPUTS,
     Catalog,
     CompiledCondition,
+    CompiledItems,
     CompiledVersion,
     Program,
     ProgramError,
@@ -64,6 +65,11 @@ class VersionPlan:
     sources: tuple[dict[str, str], ...]  # the operator section's pointers (RuleSource records)
     rules_json: Any = None  # ``rules`` and ``sources`` as written in the decision (``records.fragment``)
     sources_json: Any = None
+    #: a version with item rows: each check a row must pass, in the order of the compiled row list
+    #: (step, clause, expression, why a row failing it is out, the names it shows), and the names the
+    #: item formula shows
+    row_checks: tuple[tuple[Any, ...], ...] = ()
+    item_formula_shown: Shown = ()
 
 
 class Context:
@@ -185,6 +191,8 @@ class ScopeBuilder:
             granted_tail=granted_tail(spec.title.uk, spec.legal_basis.act_uk, version.amount_clause_uk,
                                       version.explanation_uk),
             sources=_sources(program, version),
+            row_checks=_row_checks(version.items, version.amount_clause_uk, dates) if version.items else (),
+            item_formula_shown=shown(version.items.formula, dates) if version.items else (),
         )
         vplan = dataclasses.replace(vplan, rules_json=fragment(vplan.rules), sources_json=fragment(vplan.sources))
         self._version_plans[version] = vplan
@@ -290,3 +298,13 @@ class ScopeBuilder:
         result = (values, tuple(used), missing, tuple(pending))
         self._parameter_cache[key] = result
         return result
+
+
+def _row_checks(items: CompiledItems, amount_clause: str, dates: frozenset[str]) -> tuple[tuple[Any, ...], ...]:
+    checks: list[tuple[Any, ...]] = []
+    if items.include_when is not None:
+        checks.append(("include", amount_clause, items.include_when, items.exclude_uk, shown(items.include_when, dates)))
+    for condition in items.conditions:
+        checks.append((condition.id, condition.clause_uk, condition.expression, condition.refusal_uk,
+                       shown(condition.expression, dates)))
+    return tuple(checks)
