@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 from pydantic_core import TzInfo
-from stdnum.ua import edrpou, rntrc
+from stdnum.ua import edrpou
 
 from schemas.events import TRUSTED, Applicant, ApplicationSubmitted, Payment
 from schemas.identifiers import normalise_identifier, normalise_ua_iban
@@ -61,33 +61,46 @@ _TZ: dict[int, TzInfo] = {}
 _SET = object.__setattr__
 
 
-def _defaults(model: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
-    """Each field of a model in its order, with its default (``_REQUIRED`` if it has none)."""
-    assert not model.__pydantic_post_init__ and not model.__private_attributes__
-    return tuple((name, _REQUIRED if f.is_required() else f.get_default()) for name, f in model.model_fields.items())
+# ``_build`` writes each model's fields in this order (checked here, at import)
+assert tuple(ApplicationSubmitted.model_fields) == ("event_id", "schema_version", "occurred_at", "event_type",
+    "application_id", "program_id", "registry", "submitted_on", "period", "applicant", "payment", "facts")
+assert tuple(Applicant.model_fields) == ("id_kind", "id", "name", "birth_date", "household_id", "district")
+assert tuple(Payment.model_fields) == ("channel", "iban")
+for _model in (ApplicationSubmitted, Applicant, Payment):
+    assert not _model.__pydantic_post_init__ and not _model.__private_attributes__
+assert ApplicationSubmitted.model_fields["period"].default is None
+assert all(Applicant.model_fields[name].default is None for name in ("birth_date", "household_id", "district"))
+assert Payment.model_fields["iban"].default is None
+_FACT_NAMES: set[str] = set()  # fact names seen to match ``_FACT_NAME`` (bounded)
+_DATES: dict[str, dt.date] = {}  # ISO dates read (bounded)
 
 
-_REQUIRED = object()
-
-
-def _construct(model: type[BaseModel], fields: tuple[tuple[str, Any], ...], values: dict[str, Any]) -> Any:
-    """What ``model.model_construct(**values)`` builds (fields in the model's order, the defaults of
-    the others, the fields set), without its generic bookkeeping."""
+def _new(model: type[BaseModel], fields: dict[str, Any], fields_set: set[str]) -> Any:
+    """What ``model.model_construct(**fields)`` builds (``fields``: every field, in the model's order;
+    ``fields_set``: those the input gave), without its generic bookkeeping."""
     instance = model.__new__(model)
-    _SET(instance, "__dict__", {name: values[name] if name in values else default for name, default in fields})
-    _SET(instance, "__pydantic_fields_set__", set(values))
+    _SET(instance, "__dict__", fields)
+    _SET(instance, "__pydantic_fields_set__", fields_set)
     _SET(instance, "__pydantic_extra__", None)
     _SET(instance, "__pydantic_private__", None)
     return instance
 
 
-_EVENT_FIELDS = _defaults(ApplicationSubmitted)
-_APPLICANT_FIELDS = _defaults(Applicant)
-_PAYMENT_FIELDS = _defaults(Payment)
 
 
 class _Unsure(Exception):
     """The fast checks do not accept the line: pydantic decides (and words any error)."""
+
+
+def _rntrc_check(number: str) -> str:
+    """``stdnum.ua.rntrc.calc_check_digit`` of ten ASCII digits, on their bytes: weights -1 5 7 9 4 6 10 5 7
+    (sum 52) of the digits ``c - 48``."""
+    b = number.encode()
+    total = -b[0] + 5 * b[1] + 7 * b[2] + 9 * b[3] + 4 * b[4] + 6 * b[5] + 10 * b[6] + 5 * b[7] + 7 * b[8] - 48 * 52
+    return _DIGIT[total % 11 % 10]
+
+
+_DIGIT = "0123456789"
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -97,7 +110,7 @@ def _identifier(kind: str, value: str) -> str:
     the same string; anything else, and any wrong check digit, goes to ``normalise_identifier``."""
     raw = value.strip()
     if kind == "rnokpp":
-        if _TEN_DIGITS(raw) and raw[-1] == rntrc.calc_check_digit(raw):
+        if _TEN_DIGITS(raw) and raw[-1] == _rntrc_check(raw):
             return raw
     elif kind == "edrpou" and _EIGHT_DIGITS(raw) and raw[-1] == edrpou.calc_check_digit(raw):
         return raw
@@ -126,9 +139,17 @@ def parse_application(line: str | bytes, trusted: bool = False) -> ApplicationSu
 
 
 def _date(value: Any) -> dt.date:
-    if type(value) is not str or not _DATE(value):
+    if type(value) is not str:
         raise _Unsure
-    return dt.date.fromisoformat(value)  # ValueError (30 February) -> pydantic
+    date = _DATES.get(value)
+    if date is None:
+        if not _DATE(value):
+            raise _Unsure
+        date = dt.date.fromisoformat(value)  # ValueError (30 February) -> pydantic
+        if len(_DATES) >= 65536:
+            _DATES.clear()
+        _DATES[value] = date
+    return date
 
 
 def _timestamp(value: Any) -> dt.datetime:
@@ -181,45 +202,49 @@ def _fact(value: Any) -> None:
 
 
 def _build(data: Any, trusted: bool) -> ApplicationSubmitted:
+    """The event, every field checked in the model's order (straight-line: the line's own key order
+    matters only for the fields set, a set); any doubt raises ``_Unsure``."""
     if type(data) is not dict or not data.keys() <= _EVENT_KEYS or not _EVENT_REQUIRED <= data.keys():
         raise _Unsure
-    event: dict[str, Any] = {}
-    for key, value in data.items():  # the input's order: the fields set, as pydantic records them
-        if key == "event_id" or key == "application_id" or key == "registry":
-            event[key] = _identifier_field(value)
-        elif key == "schema_version":
-            if type(value) is not int or value != 1:
+    get = data.get
+    schema = get("schema_version", 1)
+    if type(schema) is not int or schema != 1:
+        raise _Unsure
+    if get("event_type", "ApplicationSubmitted") != "ApplicationSubmitted":
+        raise _Unsure
+    program_id = data["program_id"]
+    if type(program_id) is not str or len(program_id) > 96 or not _PROGRAM_ID(program_id):
+        raise _Unsure
+    period = get("period")
+    if period is not None and (type(period) is not str or not _PERIOD(period)):
+        raise _Unsure
+    facts = data["facts"]
+    if type(facts) is not dict or len(facts) > 64:
+        raise _Unsure
+    if not facts.keys() <= _FACT_NAMES:
+        for name in facts:
+            if type(name) is not str or not _FACT_NAME(name):
                 raise _Unsure
-            event[key] = 1
-        elif key == "occurred_at":
-            event[key] = _timestamp(value)
-        elif key == "event_type":
-            if value != "ApplicationSubmitted":
-                raise _Unsure
-            event[key] = value
-        elif key == "program_id":
-            if type(value) is not str or len(value) > 96 or not _PROGRAM_ID(value):
-                raise _Unsure
-            event[key] = value
-        elif key == "submitted_on":
-            event[key] = _date(value)
-        elif key == "period":
-            if value is not None and (type(value) is not str or not _PERIOD(value)):
-                raise _Unsure
-            event[key] = value
-        elif key == "applicant":
-            event[key] = _applicant(value, trusted)
-        elif key == "payment":
-            event[key] = _payment(value, trusted)
-        else:  # facts
-            if type(value) is not dict or len(value) > 64:
-                raise _Unsure
-            for name, fact in value.items():
-                if not _FACT_NAME(name):
-                    raise _Unsure
-                _fact(fact)
-            event[key] = value
-    return _construct(ApplicationSubmitted, _EVENT_FIELDS, event)
+        if len(_FACT_NAMES) < 4096:
+            _FACT_NAMES.update(facts)
+    for fact in facts.values():
+        kind = type(fact)
+        if not (kind is bool or kind is int or (kind is str and len(fact) <= 512)):
+            _fact(fact)
+    return _new(ApplicationSubmitted, {
+        "event_id": _identifier_field(data["event_id"]),
+        "schema_version": 1,
+        "occurred_at": _timestamp(data["occurred_at"]),
+        "event_type": "ApplicationSubmitted",
+        "application_id": _identifier_field(data["application_id"]),
+        "program_id": program_id,
+        "registry": _identifier_field(data["registry"]),
+        "submitted_on": _date(data["submitted_on"]),
+        "period": period,
+        "applicant": _applicant(data["applicant"], trusted),
+        "payment": _payment(data["payment"], trusted),
+        "facts": facts,
+    }, set(data))
 
 
 def _applicant(value: Any, trusted: bool) -> Applicant:
@@ -228,22 +253,19 @@ def _applicant(value: Any, trusted: bool) -> Applicant:
     kind = value["id_kind"]
     if kind not in _ID_KINDS:
         raise _Unsure
-    fields: dict[str, Any] = {}
-    for key, item in value.items():
-        if key == "id_kind":
-            fields[key] = kind
-        elif key == "id":
-            raw = _text(item, 1, 32)
-            fields[key] = raw if trusted else _identifier(kind, raw)  # ValueError -> pydantic
-        elif key == "name":
-            fields[key] = _text(item, 1, 256)
-        elif key == "birth_date":
-            fields[key] = None if item is None else _date(item)
-        elif key == "household_id":
-            fields[key] = None if item is None else _identifier_field(item)
-        else:  # district
-            fields[key] = None if item is None else _text(item, 0, 64)
-    return _construct(Applicant, _APPLICANT_FIELDS, fields)
+    get = value.get
+    raw = _text(value["id"], 1, 32)
+    birth = get("birth_date")
+    household = get("household_id")
+    district = get("district")
+    return _new(Applicant, {
+        "id_kind": kind,
+        "id": raw if trusted else _identifier(kind, raw),  # ValueError -> pydantic
+        "name": _text(value["name"], 1, 256),
+        "birth_date": None if birth is None else _date(birth),
+        "household_id": None if household is None else _identifier_field(household),
+        "district": None if district is None else _text(district, 0, 64),
+    }, set(value))
 
 
 def _payment(value: Any, trusted: bool) -> Payment:
@@ -252,16 +274,12 @@ def _payment(value: Any, trusted: bool) -> Payment:
     channel = value["channel"]
     if type(channel) is not str or channel not in _CHANNELS:
         raise _Unsure
-    fields: dict[str, Any] = {}
-    for key, item in value.items():
-        if key == "channel":
-            fields[key] = channel
-        elif item is None:
-            fields[key] = None
-        elif type(item) is not str:
+    iban = value.get("iban")
+    if iban is None:
+        if channel == "bank" or channel == "treasury":
             raise _Unsure
-        else:
-            fields[key] = item if trusted else _iban(item)  # ValueError -> pydantic
-    if channel in ("bank", "treasury") and fields.get("iban") is None:
+    elif type(iban) is not str:
         raise _Unsure
-    return _construct(Payment, _PAYMENT_FIELDS, fields)
+    elif not trusted:
+        iban = _iban(iban)  # ValueError -> pydantic
+    return _new(Payment, {"channel": channel, "iban": iban}, set(value))
