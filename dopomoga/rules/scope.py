@@ -150,8 +150,8 @@ class ScopeBuilder:
         ] = {}
         self._program_plans: dict[str, ProgramPlan] = {}
         self._version_plans: dict[CompiledVersion, VersionPlan] = {}  # CompiledVersion hashes by identity
-        # the parameters used (a tuple from the parameter cache) -> that tuple and its decision JSON
-        self._parameters_json: dict[int, tuple[tuple[ParameterUse, ...], Any]] = {}
+        # (program id, period, submission date, as_of) -> ``_dated_parts``
+        self._dated: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def plan(self, program_id: str) -> ProgramPlan:
         plan = self._program_plans.get(program_id)
@@ -206,24 +206,20 @@ class ScopeBuilder:
         ``history``: the program's history counts as already decided (eligibility's ``derived``);
         ``None`` asks the grant history.
         """
-        plan = self.plan(application.program_id)
+        key = (application.program_id, application.period, application.submitted_on, as_of)
+        dated = self._dated.get(key)
+        if dated is None:
+            dated = self._dated_parts(application, as_of)
+            if len(self._dated) > 100_000:
+                self._dated.clear()
+            self._dated[key] = dated
+        plan, version, ended, vplan, period, standard, values, used, missing, pending, parameters_json = dated
         program = plan.program
         spec = program.spec
-        period = application.effective_period
-        when = bounds(period)
-        rules_date = as_of or (when.start if spec.rules_on == "period_start" else application.submitted_on)
-        try:
-            version, ended = program.version_for(rules_date)
-        except ProgramError as exc:
-            raise ApplicationError("no_rules_in_force", str(exc)) from None
-        vplan = self.version_plan(plan, version)
         applicant = application.applicant
         scope = typed_facts(program, plan.facts, application.facts)
+        scope.update(standard)
         birth = applicant.birth_date
-        scope["submitted_on"] = date_to_int(application.submitted_on)
-        scope["period"] = when.month_int
-        scope["period_start"] = when.start_int
-        scope["period_end"] = when.end_int
         scope["birth_date"] = birth.year * 10000 + birth.month * 100 + birth.day if birth else 0
         scope["applicant_kind"] = applicant.id_kind
         scope["district"] = applicant.district or ""
@@ -239,6 +235,33 @@ class ScopeBuilder:
                 scope[name] = history_count(self.history, program, application, hist)
         else:
             scope.update(history)
+        scope.update(values)
+        context = Context(plan, version, vplan, scope, used, period, missing, pending)
+        context.ended = ended
+        context.parameters_json = parameters_json
+        return context
+
+    def _dated_parts(self, application: ApplicationSubmitted, as_of: dt.date | None) -> tuple[Any, ...]:
+        """What an application's scope takes from its program, period and dates alone (the same for every
+        application of the program with the same period, submission date and ``as_of``): the plan, the
+        rule version in force and its plan, the period, the standard date inputs, the parameters."""
+        plan = self.plan(application.program_id)
+        program = plan.program
+        spec = program.spec
+        period = application.effective_period
+        when = bounds(period)
+        rules_date = as_of or (when.start if spec.rules_on == "period_start" else application.submitted_on)
+        try:
+            version, ended = program.version_for(rules_date)
+        except ProgramError as exc:
+            raise ApplicationError("no_rules_in_force", str(exc)) from None
+        vplan = self.version_plan(plan, version)
+        standard = {
+            "submitted_on": date_to_int(application.submitted_on),
+            "period": when.month_int,
+            "period_start": when.start_int,
+            "period_end": when.end_int,
+        }
         parameters_on = spec.parameters_on
         on = (
             application.submitted_on
@@ -248,16 +271,7 @@ class ScopeBuilder:
             else when.year_start
         )
         values, used, missing, pending = self.parameters(program, version, on)
-        scope.update(values)
-        context = Context(plan, version, vplan, scope, used, period, missing, pending)
-        context.ended = ended
-        written = self._parameters_json.get(id(used))
-        if written is None or written[0] is not used:  # the entry keeps ``used`` alive: its id is not reused
-            if len(self._parameters_json) > 100_000:
-                self._parameters_json.clear()
-            written = self._parameters_json[id(used)] = (used, fragment(list(used)))
-        context.parameters_json = written[1]
-        return context
+        return (plan, version, ended, vplan, period, standard, values, used, missing, pending, fragment(list(used)))
 
     def parameters(
         self, program: Program, version: CompiledVersion, on: dt.date
