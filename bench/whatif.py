@@ -235,6 +235,8 @@ def main() -> None:
 
     cpu_before = sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
                                                           resource.getrusage(resource.RUSAGE_CHILDREN)))
+    parent_usage = resource.getrusage(resource.RUSAGE_SELF)
+    parent_before = parent_usage.ru_utime + parent_usage.ru_stime
     load = os.getloadavg()[0]
     sampler = MemorySampler()
     sampler.start()
@@ -249,6 +251,8 @@ def main() -> None:
     child_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     own, child = own_usage.ru_maxrss / 1024, child_usage.ru_maxrss / 1024
     cpu = sum(u.ru_utime + u.ru_stime for u in (own_usage, child_usage)) - cpu_before
+    cpu_parent = own_usage.ru_utime + own_usage.ru_stime - parent_before
+    cpu_children = cpu - cpu_parent
     recomputed_apps = sum(c for p, c in counts.items() if p in recomputed)
 
     print(f"What-if benchmark: {args.n} synthetic applications in {args.year}, {len(counts)} programs; scenario "
@@ -271,6 +275,9 @@ def main() -> None:
           f"{baseline.decided / max(stages.get('baseline', [0, 1])[1] - stages.get('baseline', [0, 0])[0], 1e-9):,.0f} |")
     print(f"| CPU time, all processes (user + system) | {cpu:.1f} s (load average before / after the run: "
           f"{load:.1f} / {load_after:.1f}) |")
+    print(f"| … of which this process (reads the lines, takes results back in order, budgets, compares) / "
+          f"the workers | {cpu_parent:.1f} s / {cpu_children:.1f} s ({cpu_parent / max(baseline.decided, 1) * 1e6:.0f}"
+          f" / {cpu_children / max(baseline.decided, 1) * 1e6:.0f} µs per application) |")
     print(f"| peak RSS: this process / largest child (getrusage) | {own:,.0f} MiB / {child:,.0f} MiB |")
     print(f"| peak memory, all processes together (sampled every 0.5 s): RSS / PSS; largest process | "
           f"{sampler.peak_rss:,.0f} MiB / {sampler.peak_pss:,.0f} MiB; {sampler.peak_one:,.0f} MiB |")

@@ -203,6 +203,49 @@ class LeanPolicy(BudgetPolicy):
             self.defer(tx, claim, reason, 0)
         return True
 
+    def release(self, tx: Any, holder: str, district: str, year: int, moved: Iterable[str] = ()) -> None:
+        """``BudgetPolicy.release``, with the queue behind the first claim that stays deferred walked cheaply.
+
+        Behind a deferred claim nothing can be paid (strict FIFO): ``settle_queued`` defers each
+        claim again, and for a claim already deferred with the same reason whose program does not
+        refuse when short that changes nothing but its revision (and, in the ledger, writes a
+        decision if the close moved it). Such claims only add their amount to ``ahead``; the others
+        go through ``settle_queued`` as in the ledger. (What-if submits every claim before the first
+        close, so most of a year's first-come claims wait here, and every close walks them.)
+        """
+        queue = tx.deferred_claims(holder, district, year)
+        if not queue:
+            return
+        moved_ids = set(moved)
+        plan = tx.plan(holder, district, year)
+        spent = tx.spent(holder, district, year)
+        short = "no_appropriation" if plan is None or sum(plan) == 0 else "budget_exhausted"
+        specs: dict[str, BudgetSpec | None] = {}
+        blocked = False
+        ahead = 0
+        for claim in queue:
+            program_id = claim.program_id
+            if program_id in specs:
+                spec = specs[program_id]
+            else:
+                try:
+                    spec = specs[program_id] = self.budget_spec(program_id)
+                except LedgerError:
+                    spec = specs[program_id] = None
+            if spec is None:
+                continue
+            if blocked and spec.when_short != "refuse" and claim.status == "deferred" \
+                    and claim.reason_code == ("payable" if claim.carried_from else short):
+                if claim.application_id in moved_ids:
+                    claim.revision += 1  # the ledger announces it again (same status, payout, reason)
+                ahead += claim.claimed_kop
+                continue
+            now_blocked = self.settle_queued(tx, claim, spec, plan, spent, blocked=blocked, ahead=ahead,
+                                             announce=claim.application_id in moved_ids)
+            if now_blocked:
+                ahead += claim.claimed_kop
+            blocked = now_blocked or blocked
+
     def _settle_pro_rata(self, tx: Any, pending: Any, pool: int, plan: tuple[int, ...] | None) -> tuple[int, str]:
         result, outcomes = pro_rata_outcomes(pending, pool, plan)
         for claim, status, award, share, reason in outcomes:
