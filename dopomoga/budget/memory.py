@@ -271,21 +271,50 @@ class LeanPolicy(BudgetPolicy):
         )
         tx.add_claim(claim)
         if not eligible:
-            self.refuse(tx, claim, "ineligible")
+            _settle_new(tx, claim, "refused", True, 0, "0", "ineligible")
             return
         assert spec is not None
         if lean.amount_kop == 0:
-            self.emit(tx, claim, status="paid", final=True, payout=0, coefficient=_ONE, reason="zero_amount",
-                      explanation="")
+            _settle_new(tx, claim, "paid", True, 0, "1", "zero_amount")
             return
         if lean.pending:
             awaiting = sorted(set(lean.pending) - tx.confirmed(claim.program_id, claim.year))
             if awaiting:
                 tx.awaiting[claim.application_id] = lean.pending
-                self.emit(tx, claim, status="held", final=False, payout=0, coefficient=_ZERO,
-                          reason="awaiting_confirmation", explanation="")
+                _settle_new(tx, claim, "held", False, 0, "0", "awaiting_confirmation")
+                return
+        if not tx.is_closed(claim.holder, claim.district, period):  # the common case: admit's steps, inline
+            if policy in PRO_RATA_POLICIES:
+                _settle_new(tx, claim, "pending", False, 0, "0", "reserved_until_close")
+                return
+            totals = tx.year(claim.holder, claim.district, claim.year)
+            waiting = totals.waiting()
+            if not waiting or spec.when_short != "refuse":  # else the claims ahead count: admit sums them
+                plan = tx.plan(claim.holder, claim.district, claim.year)
+                action = queued_action(claim.claimed_kop, int(period[5:7]), plan, totals.spent(), spec,
+                                       blocked=waiting)
+                if action == "pay":
+                    _settle_new(tx, claim, "paid", True, claim.claimed_kop, "1", "within_allocation")
+                    return
+                short = "no_appropriation" if plan is None or sum(plan) == 0 else "budget_exhausted"
+                if action == "refuse":
+                    _settle_new(tx, claim, "refused", True, 0, "0", short)
+                else:
+                    _settle_new(tx, claim, "deferred", False, 0, "0", short)
                 return
         self.admit(tx, claim, spec)
+
+
+def _settle_new(tx: MemoryTx, claim: ClaimRow, status: str, final: bool, payout: int, coefficient: str,
+                reason: str) -> None:
+    """``LeanPolicy.emit`` of a claim's first decision (a new claim counts nowhere yet: nothing to take back)."""
+    claim.revision = 1
+    claim.status = status
+    claim.final = final
+    claim.payout_kop = payout
+    claim.coefficient = coefficient
+    claim.reason_code = reason
+    tx.account(claim, 1)
 
 
 class MemoryBudget:
