@@ -262,6 +262,56 @@ class EntitlementCalculated(_Event):
     operator: OperatorNotes = Field(default_factory=OperatorNotes)
 
 
+class ClaimedApplication(BaseModel):
+    """The part of an entitlement's application the budget ledger reads: who is paid, and how."""
+
+    model_config = ConfigDict(frozen=True)  # the application's other fields are not read here
+
+    applicant: Applicant
+    payment: Payment
+
+
+class ClaimedOperator(BaseModel):
+    """The part of an entitlement's operator notes the budget ledger reads."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pending_confirmation: list[str] = Field(default_factory=list)
+
+
+class EntitlementClaim(BaseModel):
+    """``EntitlementCalculated`` as the budget ledger reads it: only the fields a claim's budget
+    decision uses (issue 15: decoding the whole event, conditions and trace included, was the
+    largest part of the budget's CPU per claim).
+
+    Validated from the same trusted bytes (``entitlements``: produced by our calculation service),
+    every field it has with the full model's types, so each value is what ``EntitlementCalculated``
+    gives; the fields it lacks (conditions, parameters, trace, the application's facts) are not
+    read, and not validated here. The ledger stores the event's bytes as received and decodes the
+    full model where it needs more (a claim ranked by ``budget.priority``, a replayed id's content
+    check): ``dopomoga.budget.ledger``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    event_type: Literal["EntitlementCalculated"] = "EntitlementCalculated"
+    event_id: Identifier
+    schema_version: Literal[1] = SCHEMA_VERSION
+    occurred_at: AwareDatetime
+    decision_id: Identifier
+    application_id: Identifier
+    program_id: ProgramId
+    period: Period
+    budget_key: str
+    budget_policy: str
+    eligible: bool
+    amount_kop: Kopiyky
+    rules: RulesRef
+    explanation_uk: str
+    application: ClaimedApplication
+    operator: ClaimedOperator = Field(default_factory=ClaimedOperator)
+
+
 class FundSource(BaseModel):
     """The part of a payout one fund source pays (state, oblast or city budget, other)."""
 

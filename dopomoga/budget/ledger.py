@@ -38,8 +38,10 @@ from dopomoga.budget.tx import OPEN_STATUSES, PAID_STATUSES, Tx
 from dopomoga.errors import LedgerError
 from dopomoga.rules.programs import Catalog
 from schemas.events import (
+    TRUSTED,
     AllocationSet,
     EntitlementCalculated,
+    EntitlementClaim,
     ParameterConfirmed,
     PayoutDecided,
     PeriodClosed,
@@ -60,6 +62,26 @@ __all__ = [
     "PayableRow",
     "Published",
 ]
+
+
+class _Received:
+    """A claim decoded slim (``EntitlementClaim``) with its bytes, as the store sees it: what the
+    locks read (program, period, kind) from the slim model, and the full application - decoded
+    from the same bytes, only when asked - for a replayed id's content check
+    (``store.check_same_content``), so a conflict is found exactly as with the full model."""
+
+    __slots__ = ("body", "claim", "period", "program_id")
+    event_type = "EntitlementCalculated"
+
+    def __init__(self, claim: EntitlementClaim, body: bytes | str):
+        self.claim = claim
+        self.body = body
+        self.program_id = claim.program_id
+        self.period = claim.period
+
+    @property
+    def application(self) -> Any:
+        return EntitlementCalculated.model_validate_json(self.body, context=TRUSTED).application
 
 
 def _shaped(results: list[list[Published]], encoded: bool) -> Any:
@@ -110,16 +132,16 @@ class BudgetLedger:
 
     @overload
     def submit_many(
-        self, entitlements: Sequence[EntitlementCalculated], bodies: Sequence[bytes] | None = None,
+        self, entitlements: Sequence[EntitlementCalculated | EntitlementClaim], bodies: Sequence[bytes] | None = None,
         *, encoded: Literal[False] = False,
     ) -> list[list[PayoutDecided]]: ...
     @overload
     def submit_many(
-        self, entitlements: Sequence[EntitlementCalculated], bodies: Sequence[bytes] | None = None,
+        self, entitlements: Sequence[EntitlementCalculated | EntitlementClaim], bodies: Sequence[bytes] | None = None,
         *, encoded: Literal[True],
     ) -> list[list[Published]]: ...
     def submit_many(
-        self, entitlements: Sequence[EntitlementCalculated], bodies: Sequence[bytes] | None = None,
+        self, entitlements: Sequence[EntitlementCalculated | EntitlementClaim], bodies: Sequence[bytes] | None = None,
         *, encoded: bool = False,
     ) -> list[list[PayoutDecided]] | list[list[Published]]:
         """Take claims in order, in ONE transaction: what ``submit`` one by one would give.
@@ -132,24 +154,37 @@ class BudgetLedger:
 
         ``bodies`` (optional) are the entitlements' events as received, which the ledger then
         stores as they are instead of writing each model's JSON again (the budget service
-        passes the bytes it decoded). ``encoded`` as in ``submit``.
+        passes the bytes it decoded). With ``bodies`` an entitlement may be the slim
+        ``EntitlementClaim`` decoded from them (what the budget service decodes): the decisions
+        are the same; the full event is decoded from its bytes where more is read (a claim ranked
+        by ``budget.priority``; a replayed id, to compare its content). ``encoded`` as in ``submit``.
         """
         if not entitlements:
             return []
         if bodies is None:
+            if any(isinstance(e, EntitlementClaim) for e in entitlements):
+                raise ValueError("a slim EntitlementClaim needs its event's bytes (bodies)")
             return _shaped(self.store.run([self._claim_input(e) for e in entitlements]), encoded)
         if len(bodies) != len(entitlements):
             raise ValueError("one body per entitlement")
         inputs = [self._claim_input(e, b.decode()) for e, b in zip(entitlements, bodies, strict=True)]
         return _shaped(self.store.run(inputs), encoded)
 
-    def _claim_input(self, entitlement: EntitlementCalculated, body: str | None = None) -> Input:
+    def _claim_input(self, entitlement: EntitlementCalculated | EntitlementClaim, body: str | None = None) -> Input:
+        checked: Any = entitlement  # a replayed id must carry the same content (store.check_same_content)
+        if isinstance(entitlement, EntitlementClaim):
+            assert body is not None
+            checked = _Received(entitlement, body)
+            if entitlement.eligible and entitlement.budget_policy == "priority_then_pro_rata":
+                # budget.priority reads the application's facts and the decision's trace: the full event
+                entitlement = EntitlementCalculated.model_validate_json(body, context=TRUSTED)
+        claim = entitlement
         return (
-            entitlement.decision_id,
+            claim.decision_id,
             "EntitlementCalculated",
-            entitlement.occurred_at,
-            lambda tx: self.policy.submit(tx, entitlement, body),
-            entitlement,  # a replayed id must carry the same content (store.check_same_content)
+            claim.occurred_at,
+            lambda tx: self.policy.submit(tx, claim, body),
+            checked,
         )
 
     @overload

@@ -45,6 +45,7 @@ from dopomoga.rules.scope import ScopeBuilder
 from schemas.events import (
     AllocationSet,
     EntitlementCalculated,
+    EntitlementClaim,
     FundSource,
     ParameterConfirmed,
     PayoutDecided,
@@ -211,7 +212,9 @@ class BudgetPolicy:
         )
 
     # -- a claim ---------------------------------------------------------------------------------
-    def submit(self, tx: Tx, ent: EntitlementCalculated, body: str | None = None) -> None:
+    def submit(self, tx: Tx, ent: EntitlementCalculated | EntitlementClaim, body: str | None = None) -> None:
+        """Take a claim. ``body``: the event's JSON as received (stored as it is); required with the
+        slim ``EntitlementClaim``, which must be the full event where ``budget.priority`` ranks it."""
         policy = ent.budget_policy
         if ent.eligible and policy not in PRO_RATA_POLICIES + QUEUE_POLICIES:
             raise LedgerError("unknown_policy", f"unknown budget policy {policy!r}")
@@ -227,7 +230,7 @@ class BudgetPolicy:
             origin_period=ent.period,
             budget_period=ent.period,
             policy=policy,
-            priority_class=self.priority(ent) if ent.eligible and policy == "priority_then_pro_rata" else 0,
+            priority_class=self.priority(ent) if ent.eligible and policy == "priority_then_pro_rata" else 0,  # type: ignore[arg-type]
             arrival_seq=tx.seq,
             eligible=ent.eligible,
             claimed_kop=ent.amount_kop,
@@ -241,7 +244,7 @@ class BudgetPolicy:
             context=pydantic_core.to_json(
                 {"payee": application.applicant, "payment": application.payment, "rules": ent.rules}
             ).decode(),
-            entitlement=body if body is not None else ent.model_dump_json(),
+            entitlement=body if body is not None else _full_json(ent),
             holder=self.holder(ent.program_id),
             new=True,
         )
@@ -479,6 +482,12 @@ class BudgetPolicy:
                     ),
                 )
         return result.paid, fraction_str(result.coefficient)
+
+
+def _full_json(ent: EntitlementCalculated | EntitlementClaim) -> str:
+    if not isinstance(ent, EntitlementCalculated):
+        raise TypeError("a slim EntitlementClaim is stored by its event's bytes: pass them as body")
+    return ent.model_dump_json()
 
 
 def queued_action(claimed: int, month: int, plan: tuple[int, ...] | None, spent: Sequence[int], spec: BudgetSpec,

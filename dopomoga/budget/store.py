@@ -153,9 +153,13 @@ class Store:
             input_rows: list[dict[str, Any]] = []
             decision_rows: list[dict[str, Any]] = []
             results: list[list[Published]] = []
-            for input_id, kind, occurred_at, work, *_ in inputs:
+            taken: set[str] = set()  # inputs taken by this transaction
+            for input_id, kind, occurred_at, work, *event in inputs:
                 bodies = stored.get(input_id)
                 if bodies is not None:
+                    if event and input_id in taken:  # a second copy in this batch: the same content?
+                        tx.sync()  # the first copy's rows, for the comparison to read
+                        check_same_content(conn, input_id, kind, event[0])
                     results.append(self._replay(bodies))
                     continue
                 tx.start(occurred_at)
@@ -187,6 +191,7 @@ class Store:
                     }
                 )
                 stored[input_id] = [p.body for p in published]  # a second copy later in the batch is a replay
+                taken.add(input_id)
                 results.append(published)
                 tx.seq = next(numbers)
             tx.flush_claims()

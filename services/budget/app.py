@@ -20,7 +20,13 @@ from pydantic import TypeAdapter
 from dopomoga.budget.ledger import Published
 from dopomoga.budget.location import open_ledger
 from dopomoga.rules.programs import Catalog, ProgramError
-from schemas.events import AllocationSet, EntitlementCalculated, ParameterConfirmed, PeriodClosed
+from schemas.events import (
+    AllocationSet,
+    EntitlementCalculated,
+    EntitlementClaim,
+    ParameterConfirmed,
+    PeriodClosed,
+)
 from services.platform.config import settings
 from services.platform.gauges import allowed_labels, update_budget_gauges
 from services.platform.observability import decision_counter
@@ -82,16 +88,17 @@ def after_batch() -> None:
 def decide_entitlements(messages: list[tuple[bytes | None, Source]]) -> list[list[Output]]:
     """The outputs of each message, in order: one ledger transaction for the whole batch.
 
-    Messages that do not decode (or name an unknown program) go through ``on_entitlement``
-    alone, which dead-letters them; the rest go to ``submit_many``. If that raises, the
+    Each is decoded slim (``EntitlementClaim``: the fields the ledger reads; the ledger stores
+    the bytes as received). Messages that do not decode (or name an unknown program) go
+    through ``on_entitlement`` alone, which dead-letters them; the rest go to ``submit_many``. If that raises, the
     batch was rolled back and is redone one by one (``on_entitlement`` each), so a failing
     entitlement is dead-lettered and the others still decided.
     """
     outputs: list[list[Output] | None] = [None] * len(messages)
-    batch: list[tuple[int, EntitlementCalculated]] = []
+    batch: list[tuple[int, EntitlementClaim]] = []
     for i, (raw, source) in enumerate(messages):
         try:
-            entitlement = decode(EntitlementCalculated, raw, trusted=True)
+            entitlement = decode(EntitlementClaim, raw, trusted=True)
             _known_program(entitlement.program_id)
         except Exception:  # same classification as one by one
             outputs[i] = service._handle(on_entitlement, raw, source)
