@@ -36,7 +36,7 @@ from dopomoga.rules.engine import MAX_KOP, Engine
 from dopomoga.rules.history import Grant, InMemoryHistory
 from dopomoga.rules.intake import parse_application
 from dopomoga.rules.programs import Catalog
-from dopomoga.rules.windows import counted_keys, history_count
+from dopomoga.rules.windows import history_count, subject_keys
 from schemas.events import ApplicationSubmitted
 
 _intern = sys.intern
@@ -55,6 +55,14 @@ class Lean(NamedTuple):
     priority: int  # the budget.priority class (0 unless the policy is priority_then_pro_rata)
     pending: tuple[str, ...]  # parameters used whose values await an operator's confirmation
     payee: str  # the applicant's id (the report masks it)
+
+
+class NoHistory(InMemoryHistory):
+    """The grant history of a batch worker: always empty (the parent keeps the real one), so a frequency
+    limit's count is 0 without asking it. Recording into it is a mistake."""
+
+    def record(self, grant: Grant) -> None:
+        raise AssertionError("a batch worker's history stays empty")
 
 
 class _Fallback(Exception):
@@ -86,7 +94,7 @@ def _fast(engine: Engine, application: ApplicationSubmitted, as_of: dt.date | No
             raise _Fallback from None
         eligible = all(values[: len(version.conditions)])
         limit = spec.frequency.limit
-        if limit is not None and eligible:
+        if limit is not None and eligible and type(engine.history) is not NoHistory:
             eligible = history_count(engine.history, program, application, limit) == 0
         if eligible:
             if spec.budget.policy == "priority_then_pro_rata" and program.priority is not None:
@@ -186,17 +194,55 @@ def counted_programs(catalog: Catalog) -> frozenset[str]:
     return frozenset(found)
 
 
+#: id(program) -> (program, counted scopes, grant scopes); the program is kept so its id is never reused
+_SCOPES: dict[int, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _scopes(program: Any) -> tuple[Any, tuple[str, ...], tuple[str, ...]]:
+    """The scopes ``counted_keys`` walks (history counts, then the frequency limit) and those ``grant_for``
+    records (the person, then the others sorted), of a program (cached per program object: a scenario's
+    catalog may replace a program's version, history included)."""
+    found = _SCOPES.get(id(program))
+    if found is None or found[0] is not program:
+        spec = program.spec
+        counted = [h.scope for h in spec.history.values()]
+        if spec.frequency.limit is not None:
+            counted.append(spec.frequency.limit.scope)
+        found = _SCOPES[id(program)] = (program, tuple(counted), ("person", *sorted(set(counted) - {"person"})))
+    return found
+
+
+def _keys(program: Any, application: ApplicationSubmitted) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(counted_keys(program, application), grant_for(program, application).keys)``, each scope's keys once.
+
+    tests/whatif/test_lean.py checks both against windows' own functions on every example."""
+    _, counted_scopes, grant_scopes = _scopes(program)
+    person = application.applicant.subject_key
+    found: dict[str, list[str]] = {"person": [person]}
+    counted: list[str] = []
+    for scope in counted_scopes:
+        keys = found.get(scope)
+        if keys is None:
+            keys = found[scope] = subject_keys(scope, application)
+        for key in keys:
+            if key not in counted:
+                counted.append(key)
+    granted = [person]
+    for scope in grant_scopes[1:]:
+        granted.extend(k for k in found[scope] if k not in granted)
+    return tuple(counted), tuple(granted)
+
+
 def _decide_one(engine: Engine, counted: frozenset[str], number: int, application: ApplicationSubmitted,
                 as_of: dt.date | None) -> _Side:
     try:
-        plan = engine.scopes.plan(application.program_id)
-        keys = counted_keys(plan.program, application)
+        program = engine.scopes.plan(application.program_id).program
+        keys, grant_keys = _keys(program, application)
         lean = lean_decide(engine, application, as_of)
     except ApplicationError as exc:
         return None, rule_error(number, application, exc), None, ()
     if lean.eligible and lean.program_id in counted:
-        grant = engine.grant_for(application)
-        return tuple(lean), None, (grant.keys, grant.on.toordinal(), grant.period), keys
+        return tuple(lean), None, (grant_keys, application.submitted_on.toordinal(), application.effective_period), keys
     return tuple(lean), None, None, keys
 
 
@@ -288,7 +334,7 @@ def lean_batch(
         for first, part in chunks(lines, chunk):
             yield from _serial(parents, first, part, as_of, recompute)
         return
-    _ENGINES = tuple(Engine(c, InMemoryHistory()) for c in catalogs)
+    _ENGINES = tuple(Engine(c, NoHistory()) for c in catalogs)
     _COUNTED = counted
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=start_worker) as pool:

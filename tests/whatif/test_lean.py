@@ -70,3 +70,22 @@ def test_a_second_catalog_decides_only_the_programs_asked_for_and_the_lines_the_
 def test_lean_equals_traced_on_generated_applications(apps, chunk):
     lines = [app.model_dump_json() for app in apps]
     assert _lean(lines, workers=2, chunk=chunk) == _traced(lines)
+
+
+def test_the_worker_computes_each_applications_history_keys_and_grant_keys_as_windows_does():
+    from dopomoga.rules.intake import parse_application
+    from dopomoga.rules.lean import _keys
+    from dopomoga.rules.windows import counted_keys, grant_for
+
+    with_keys = 0
+    for line in EXAMPLES.read_text(encoding="utf-8").splitlines():
+        try:
+            application = parse_application(line)
+            program = CATALOG.get(application.program_id)
+        except Exception:  # an invalid line or an unknown program: nothing to compare
+            continue
+        keys, grant_keys = _keys(program, application)
+        assert keys == counted_keys(program, application)
+        assert grant_keys == grant_for(program, application).keys
+        with_keys += len(grant_keys) > 1
+    assert with_keys > 20  # households and facts, not only the person
