@@ -117,14 +117,23 @@ def term_ended(effective_to: Any) -> str:
     return f"строк дії програми закінчився {end}; після цієї дати виплата за нею не призначається"
 
 
+def refusal_reason(refusal_uk: str | None, clause: str) -> str:
+    """One failed condition's part of a refusal: «reason (clause)»."""
+    return f"{refusal_uk} ({clause})"
+
+
 def refusal_sentence(title_uk: str, act_uk: str, conditions: Iterable[Mapping[str, Any] | Any]) -> str:
     """«Відмовлено у призначенні …»: every failed condition's reason with its clause."""
-    reasons = "; ".join(
-        f"{c['refusal_uk']} ({c['clause']})" if isinstance(c, dict) else f"{c.refusal_uk} ({c.clause})"
+    return refusal_sentence_of(title_uk, act_uk, (
+        refusal_reason(c["refusal_uk"], c["clause"]) if isinstance(c, dict) else refusal_reason(c.refusal_uk, c.clause)
         for c in conditions
         if not (c["passed"] if isinstance(c, dict) else c.passed)
-    )
-    return f"Відмовлено у призначенні «{title_uk}»: {reasons}. Підстава: {act_uk}."
+    ))
+
+
+def refusal_sentence_of(title_uk: str, act_uk: str, reasons: Iterable[str]) -> str:
+    """``refusal_sentence`` from the failed conditions' ``refusal_reason``s (in the conditions' order)."""
+    return f"Відмовлено у призначенні «{title_uk}»: {'; '.join(reasons)}. Підстава: {act_uk}."
 
 
 # -- budget (ledger) ---------------------------------------------------------------------------

@@ -38,7 +38,9 @@ from dopomoga.explain_uk import (
     eligible_sentence,
     excluded_rows_sentence,
     granted_sentence,
+    refusal_reason,
     refusal_sentence,
+    refusal_sentence_of,
     render_calculation,
     term_ended,
 )
@@ -46,12 +48,11 @@ from dopomoga.periods import int_to_date
 from dopomoga.rules.expressions import FUNCTIONS, Expression
 from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
 from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems
-from dopomoga.rules.records import Encoded, encoded_eligibility, encoded_entitlement, head
+from dopomoga.rules.records import Encoded, dumps, encoded_eligibility, encoded_entitlement, head, listed
 from dopomoga.rules.scope import Context, ScopeBuilder, show, shown
 from dopomoga.rules.windows import grant_for, history_count
 from schemas.events import (
     ApplicationSubmitted,
-    ConditionResult,
     EligibilityDecided,
     EntitlementCalculated,
 )
@@ -79,13 +80,18 @@ class Engine:
         return grant_for(self.scopes.plan(application.program_id).program, application)
 
     # -- rules -----------------------------------------------------------------------------
-    def _evaluate(self, context: Context, application: ApplicationSubmitted) -> tuple[list[dict[str, Any]], bool, Any]:
-        """Every condition (and the frequency limit): their records, whether all hold, and the
-        amount if the combined call computed it (else ``None``)."""
+    def _evaluate(self, context: Context, application: ApplicationSubmitted, encoded: bool = False
+                  ) -> tuple[list[Any], bool, Any, list[str]]:
+        """Every condition (and the frequency limit): their records, whether all hold, the amount if the
+        combined call computed it (else ``None``), and the failed ones' parts of a refusal
+        (``explain_uk.refusal_reason``). ``encoded``: each record as its written bytes, filled into the
+        version's templates (``scope.Templates``), for ``records.listed``."""
         vplan = context.vplan
         scope = context.scope
         if context.ended:
-            return [self._term_ended(context)], False, None
+            ended = self._term_ended(context)
+            return ([dumps(ended)] if encoded else [ended]), False, None, [
+                refusal_reason(ended["refusal_uk"], ended["clause"])]
         combined = context.version.combined
         values: list[Any] | None = None
         if combined is not None and not (context.missing and not vplan.combined_variables.isdisjoint(context.missing)):
@@ -93,8 +99,9 @@ class Engine:
                 values = combined.run(scope)
             except (TypeError, RuntimeError, ValueError):
                 values = None  # evaluate one by one below, to name the rule that fails
-        results: list[dict[str, Any]] = []
-        eligible = True
+        results: list[Any] = []
+        reasons: list[str] = []
+        templates = vplan.templates.conditions if encoded else ()
         for index, (condition, names) in enumerate(vplan.conditions):
             if values is not None:
                 passed = values[index]
@@ -107,32 +114,43 @@ class Engine:
                     raise ApplicationError(
                         "evaluation_failed", f"program {context.program.id}, rule {condition.id!r}: {exc}"
                     ) from None
+            if encoded and (passed is True or passed is False):
+                head_, passed_tail, failed_tail, reason = templates[index]
+                results.append(head_ + dumps(show(names, scope)) + (passed_tail if passed else failed_tail))
+                if not passed:
+                    reasons.append(reason)
+                continue
             if not passed:
-                eligible = False
-            results.append({
+                reasons.append(refusal_reason(condition.refusal_uk, condition.clause_uk))
+            record = {
                 "id": condition.id,
                 "clause": condition.clause_uk,
                 "expression": condition.expression.source,
                 "inputs": show(names, scope),
                 "passed": passed,
                 "refusal_uk": None if passed else condition.refusal_uk,
-            })
+            }
+            results.append(dumps(record) if encoded else record)
         limit = context.program.spec.frequency.limit
         if limit is not None:
             prior = history_count(self.history, context.program, application, limit)
             passed = prior == 0
             if not passed:
-                eligible = False
-            results.append({
-                "id": "frequency_limit",
-                "clause": limit.clause_uk,
-                "expression": "prior_grants == 0",
-                "inputs": {"prior_grants": prior},
-                "passed": passed,
-                "refusal_uk": None if passed else limit.refusal_uk,
-            })
+                reasons.append(refusal_reason(limit.refusal_uk, limit.clause_uk))
+            if encoded:
+                head_, passed_tail, failed_tail, _ = vplan.templates.frequency
+                results.append(b"%s{\"prior_grants\":%d}%s" % (head_, prior, passed_tail if passed else failed_tail))
+            else:
+                results.append({
+                    "id": "frequency_limit",
+                    "clause": limit.clause_uk,
+                    "expression": "prior_grants == 0",
+                    "inputs": {"prior_grants": prior},
+                    "passed": passed,
+                    "refusal_uk": None if passed else limit.refusal_uk,
+                })
         amount = values[-1] if values is not None and context.version.combined_amount else None
-        return results, eligible, amount
+        return results, not reasons, amount, reasons
 
     @staticmethod
     def _term_ended(context: Context) -> dict[str, Any]:
@@ -154,83 +172,113 @@ class Engine:
         if not self._run(flag.expression, scope, context):
             _raise_flag(flag, context, item)
 
-    def _amount(self, context: Context, trace: list[dict[str, Any]]) -> int:
-        """The amount, one rule at a time (items, and the fallback that names a failing rule)."""
+    def _amount(self, context: Context, trace: list[Any], encoded: bool = False) -> int:
+        """The amount, one rule at a time (items, and the fallback that names a failing rule).
+        ``encoded``: each trace step as its written bytes (the version's ``scope.Templates`` filled in)."""
         version = context.version
         scope = context.scope
         dates = context.plan.dates
+        templates = context.vplan.templates
         if version.items is not None:
             items = version.items
             checks, formula_shown = context.vplan.row_checks, context.vplan.item_formula_shown
+            row_templates, item_amount = templates.rows, templates.item_amount
             total = 0
             excluded = context.excluded
             rows = scope.get(items.of, [])
             rows_cel = _RowsCel(items, context.program.spec.inputs[items.of].fields or {}, scope,
                                 context.missing) if rows else None
             for index, row in enumerate(rows):
-                row_scope = {**scope, **row}
                 # One call per item (its checks and amount); one call per rule if it fails, to name it.
                 values = rows_cel.row(row) if rows_cel is not None else None
+                row_scope = {**scope, **row} if values is None else None
                 included = True
                 reasons: list[str] = []
+                number = b"%d" % (index + 1) if encoded else b""
                 for position, (step, clause, expression, exclude_uk, names) in enumerate(checks):
-                    passed = values[position] if values is not None else self._run(expression, row_scope, context)
+                    if values is not None:
+                        passed = values[position]
+                    else:
+                        passed = self._run(expression, row_scope, context)
                     included = included and passed
                     if not passed:  # the row filter's clause is the amount's, which the sentence cites already
                         reasons.append((exclude_uk or "рядок не відповідає умовам") if step == "include"
                                        else f"{exclude_uk} ({clause})")
-                    trace.append({
+                    if encoded and (passed is True or passed is False):
+                        middle, passed_tail, failed_tail = row_templates[position]
+                        trace.append(b'{"step":"item:' + number + middle + dumps(show(names, scope, row))
+                                     + (passed_tail if passed else failed_tail))
+                        continue
+                    step_record = {
                         "step": f"item:{index + 1}:{step}",
                         "clause": clause,
                         "expression": expression.source,
                         "inputs": show(names, scope, row),
                         "result": passed if passed else f"{passed} — {exclude_uk or ''}".strip(),
-                    })
+                    }
+                    trace.append(dumps(step_record) if encoded else step_record)
                 if not included:
                     excluded.append((index + 1, "; ".join(reasons)))
                     continue
-                value = values[-1] if values is not None else self._run(items.formula, row_scope, context)
+                if values is not None:
+                    value = values[-1]
+                else:
+                    value = self._run(items.formula, row_scope, context)
                 self._check_amount(value, context, f"item {index + 1}")
-                row_scope["item_amount"] = value  # what a row's flag may compare (a printed sum)
-                trace.append({
-                    "step": f"item:{index + 1}:amount",
-                    "clause": version.amount_clause_uk,
-                    "expression": items.formula.source,
-                    "inputs": show(formula_shown, scope, row),
-                    "result": value,
-                })
+                if encoded:
+                    trace.append(b'{"step":"item:%s%s%s,"result":%d}' % (
+                        number, item_amount, dumps(show(formula_shown, scope, row)), value))
+                else:
+                    trace.append({
+                        "step": f"item:{index + 1}:amount",
+                        "clause": version.amount_clause_uk,
+                        "expression": items.formula.source,
+                        "inputs": show(formula_shown, scope, row),
+                        "result": value,
+                    })
                 for position, flag in enumerate(items.flags):
                     held = rows_cel.flag(position, value) if rows_cel is not None else None
                     if held is None:  # not evaluated, or failed: again as a rule of its own, to name it
+                        if row_scope is None:
+                            row_scope = {**scope, **row}
+                        row_scope["item_amount"] = value  # what a row's flag may compare (a printed sum)
                         self._flag(flag, row_scope, context, index + 1)
                     elif not held:
                         _raise_flag(flag, context, index + 1)
                 total += value
             scope = {**scope, "items_total": total}
             context.scope["items_total"] = total  # what the calculation shown to the citizen reads
-        for name, expression in version.values:  # named intermediate amounts, after the items' total
+        for position, (name, expression) in enumerate(version.values):  # named intermediate amounts, after the items' total
             value = self._run(expression, scope, context)
             self._check_amount(value, context, f"value {name}")
-            trace.append({
-                "step": f"value:{name}",
-                "clause": version.amount_clause_uk,
-                "expression": expression.source,
-                "inputs": show(shown(expression, dates), scope),
-                "result": value,
-            })
+            if encoded:
+                head_, names = templates.values[position]
+                trace.append(b'%s%s,"result":%d}' % (head_, dumps(show(names, scope)), value))
+            else:
+                trace.append({
+                    "step": f"value:{name}",
+                    "clause": version.amount_clause_uk,
+                    "expression": expression.source,
+                    "inputs": show(shown(expression, dates), scope),
+                    "result": value,
+                })
             scope[name] = context.scope[name] = value  # the formula, flags and the citizen's calculation read it
         amount = self._run(version.formula, scope, context)
         self._check_amount(amount, context, "amount")
-        trace.append(self._amount_step(context, scope, amount, {"items_total": scope.get("items_total")}))
+        trace.append(self._amount_step(context, scope, amount, {"items_total": scope.get("items_total")}, encoded))
         return amount
 
     @staticmethod
-    def _amount_step(context: Context, scope: dict[str, Any], amount: int, extra: dict[str, Any] | None) -> dict[str, Any]:
+    def _amount_step(context: Context, scope: dict[str, Any], amount: int, extra: dict[str, Any] | None,
+                     encoded: bool = False) -> Any:
+        inputs = show(context.vplan.formula_shown, scope, extra)
+        if encoded:
+            return b'%s%s,"result":%d}' % (context.vplan.templates.amount, dumps(inputs), amount)
         return {
             "step": "amount",
             "clause": context.version.amount_clause_uk,
             "expression": context.vplan.amount_expression,
-            "inputs": show(context.vplan.formula_shown, scope, extra),
+            "inputs": inputs,
             "result": amount,
         }
 
@@ -257,19 +305,19 @@ class Engine:
         """The decision record; ``encoded``: its constant parts as written JSON (``records.fragment``),
         for ``to_json`` only (the model is validated from the plain record)."""
         context = self.scopes.context(application, as_of, None)
-        conditions, eligible, _ = self._evaluate(context, application)
+        conditions, eligible, _, reasons = self._evaluate(context, application, encoded)
         spec = context.program.spec
         if eligible:
             explanation = eligible_sentence(spec.title.uk, spec.legal_basis.act_uk, spec.legal_basis.clause_uk)
             if record:
                 self.history.record(self.grant_for(application))
         else:
-            explanation = refusal_sentence(spec.title.uk, spec.legal_basis.act_uk, conditions)
+            explanation = refusal_sentence_of(spec.title.uk, spec.legal_basis.act_uk, reasons)
         return {
             **head("EligibilityDecided", "eligibility", application, context.period),
             "eligible": eligible,
             "rules": context.vplan.rules_json if encoded else context.vplan.rules,
-            "conditions": conditions,
+            "conditions": listed(conditions) if encoded else conditions,
             "derived": {name: context.scope[name] for name in spec.history},
             "parameters": context.parameters_json if encoded else list(context.parameters),
             "explanation_uk": explanation,
@@ -285,22 +333,25 @@ class Engine:
         self,
         context: Context,
         application: ApplicationSubmitted,
-        conditions: list[dict[str, Any]] | list[ConditionResult],
+        conditions: Any,
         eligible: bool,
         computed: Any,
         encoded: bool = False,
+        reasons: list[str] | None = None,
     ) -> dict[str, Any]:
+        """``conditions``: records, models (the calculation stage's) or written (``records.listed``);
+        ``reasons``: the failed ones' parts of a refusal, if known (else read from ``conditions``)."""
         program = context.program
         spec = program.spec
-        trace: list[dict[str, Any]] = []
+        trace: list[Any] = []
         amount = 0
         if eligible:
             if computed is not None:
                 self._check_amount(computed, context, "amount")
                 amount = computed
-                trace.append(self._amount_step(context, context.scope, amount, None))
+                trace.append(self._amount_step(context, context.scope, amount, None, encoded))
             else:
-                amount = self._amount(context, trace)
+                amount = self._amount(context, trace, encoded)
             for flag in context.version.flags:  # after the amount: a flag may read items_total
                 self._flag(flag, context.scope, context, None)
             calculation = context.version.calculation
@@ -310,6 +361,8 @@ class Engine:
             )
             if context.excluded:
                 explanation += " " + excluded_rows_sentence(context.excluded)
+        elif reasons is not None:
+            explanation = refusal_sentence_of(spec.title.uk, spec.legal_basis.act_uk, reasons)
         else:
             explanation = refusal_sentence(spec.title.uk, spec.legal_basis.act_uk, conditions)
         district = application.applicant.district if spec.budget.by_district else None
@@ -323,7 +376,7 @@ class Engine:
             "rules": context.vplan.rules_json if encoded else context.vplan.rules,
             "conditions": conditions,
             "parameters": context.parameters_json if encoded else list(context.parameters),
-            "trace": trace,
+            "trace": listed(trace) if encoded else trace,
             "explanation_uk": explanation,
             "application": application,
             "operator": {
@@ -336,10 +389,11 @@ class Engine:
     def _decide_record(self, application: ApplicationSubmitted, as_of: dt.date | None, record: bool,
                        encoded: bool = False) -> dict[str, Any]:
         context = self.scopes.context(application, as_of, None)
-        conditions, eligible, computed = self._evaluate(context, application)
+        conditions, eligible, computed, reasons = self._evaluate(context, application, encoded)
         if eligible and record:
             self.history.record(self.grant_for(application))
-        return self._entitlement_record(context, application, conditions, eligible, computed, encoded)
+        return self._entitlement_record(context, application, listed(conditions) if encoded else conditions,
+                                        eligible, computed, encoded, reasons)
 
     def _calculate_record(self, eligibility: EligibilityDecided, as_of: dt.date | None,
                           encoded: bool = False) -> dict[str, Any]:

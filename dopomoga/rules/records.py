@@ -64,6 +64,24 @@ def to_json(data: dict[str, Any]) -> bytes:
     return orjson.dumps(data, default=_fields, option=orjson.OPT_UTC_Z)
 
 
+def dumps(value: Any) -> bytes:
+    """A part of a decision as ``to_json`` writes it there (orjson writes a value the same wherever it is)."""
+    return orjson.dumps(value, default=_fields, option=orjson.OPT_UTC_Z)
+
+
+def listed(pieces: list[bytes]) -> orjson.Fragment:
+    """A JSON array of written pieces (conditions, trace steps), for ``to_json`` to copy."""
+    return orjson.Fragment(b"[" + b",".join(pieces) + b"]")
+
+
+def record_head(**constant: Any) -> bytes:
+    """The written start of a record whose first fields are constant, up to the next field's value:
+    ``record_head(id="age", clause="...", expression="...", next="inputs")`` is
+    ``{"id":"age","clause":"...","expression":"...","inputs":`` (a template filled per decision)."""
+    following = constant.pop("next")
+    return dumps(constant)[:-1] + b"," + dumps(following) + b":"
+
+
 def fragment(value: Any) -> orjson.Fragment:
     """A part of a decision written once (a rule version's rules reference and sources, the parameters
     used on a date): ``to_json`` copies it into every decision that carries it, byte for byte what
