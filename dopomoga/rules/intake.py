@@ -58,7 +58,6 @@ _PAYMENT_KEYS = frozenset(Payment.model_fields)
 _ID_KINDS = frozenset(("rnokpp", "passport", "edrpou"))
 _CHANNELS = frozenset(("bank", "post", "my_transfer", "treasury"))
 _TZ: dict[int, TzInfo] = {}
-_SET = object.__setattr__
 
 
 # ``_build`` writes each model's fields in this order (checked here, at import)
@@ -77,15 +76,24 @@ _DATES: dict[str, dt.date] = {}  # ISO dates read (bounded)
 
 def _new(model: type[BaseModel], fields: dict[str, Any], fields_set: set[str]) -> Any:
     """What ``model.model_construct(**fields)`` builds (``fields``: every field, in the model's order;
-    ``fields_set``: those the input gave), without its generic bookkeeping."""
-    instance = model.__new__(model)
-    _SET(instance, "__dict__", fields)
-    _SET(instance, "__pydantic_fields_set__", fields_set)
-    _SET(instance, "__pydantic_extra__", None)
-    _SET(instance, "__pydantic_private__", None)
+    ``fields_set``: those the input gave), without its generic bookkeeping: the instance's four slots
+    set through their descriptors (a model defines no ``__new__``: ``object.__new__`` is its own)."""
+    instance = _OBJECT_NEW(model)
+    _SET_DICT(instance, fields)
+    _SET_FIELDS_SET(instance, fields_set)
+    _SET_EXTRA(instance, None)
+    _SET_PRIVATE(instance, None)
     return instance
 
 
+_OBJECT_NEW = object.__new__
+_SET_DICT = BaseModel.__dict__["__dict__"].__set__
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+assert all("__new__" not in model.__dict__ for model in (*ApplicationSubmitted.__mro__, *Applicant.__mro__, *Payment.__mro__)
+           if model is not object)
+assert BaseModel.__slots__ == ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
 
 
 class _Unsure(Exception):

@@ -123,21 +123,37 @@ class Context:
         self.parameters_json: Any = None  # ``parameters`` as written in the decision (``records.fragment``)
 
 
+class ShownNames(tuple):
+    """A ``Shown`` (pairs of a name and "is a date") that also keeps its names and its date names apart,
+    so that ``show`` reads them without unpacking the pairs (built once per rule version)."""
+
+    names: tuple[str, ...]
+    dates: tuple[str, ...]
+
+
 def shown(expression: Expression, dates: frozenset[str]) -> Shown:
-    return tuple((name, name in dates) for name in expression.variables)
+    pairs = ShownNames((name, name in dates) for name in expression.variables)
+    pairs.names = tuple(name for name, _ in pairs)
+    pairs.dates = tuple(name for name, is_date in pairs if is_date)
+    return pairs
 
 
 def show(names: Shown, scope: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The values an expression read, dates as ISO strings (what the decision shows)."""
-    if extra is None:
-        inputs = {name: scope.get(name) for name, _ in names}
+    if type(names) is ShownNames:
+        plain, dates = names.names, names.dates
     else:
-        inputs = {name: extra[name] if name in extra else scope.get(name) for name, _ in names}
-    for name, is_date in names:
-        if is_date:
-            value = inputs[name]
-            if isinstance(value, int) and value > 0:
-                inputs[name] = _iso(value)
+        plain = tuple(name for name, _ in names)
+        dates = tuple(name for name, is_date in names if is_date)
+    get = scope.get
+    if extra is None:
+        inputs = {name: get(name) for name in plain}
+    else:
+        inputs = {name: extra[name] if name in extra else get(name) for name in plain}
+    for name in dates:
+        value = inputs[name]
+        if isinstance(value, int) and value > 0:
+            inputs[name] = _iso(value)
     return inputs
 
 
