@@ -102,12 +102,24 @@ def compare(baseline: Side, scenario: Side, top: int = 20) -> Comparison:
         ))
 
     sums: dict[str, list[int]] = defaultdict(lambda: [0] * 9)
-    people: list[PersonRow] = []
-    for app_id in sorted(set(baseline.claims) | set(scenario.claims)):
-        b = baseline.claims.get(app_id, _MISSING)
-        s = scenario.claims.get(app_id, _MISSING)
-        pb, ps = payable(b), payable(s)
+    changed: list[tuple[str, PersonRow]] = []
+    base_claims, scen_claims = baseline.claims, scenario.claims
+    # Every application of either side, in any order: the sums do not depend on it, and the people are
+    # sorted below with the application id as the last key (as when they were collected in id order).
+    for app_id in (*base_claims, *(a for a in scen_claims if a not in base_claims)):
+        b = base_claims.get(app_id, _MISSING)
+        s = scen_claims.get(app_id, _MISSING)
         row = sums[b.program_id or s.program_id]
+        if b is s:  # a program not recomputed: the scenario's outcome is the baseline's own
+            pb = payable(b)
+            row[0] += pb > 0
+            row[1] += pb > 0
+            row[4] += b.entitled_kop if b.eligible else 0
+            row[5] += b.entitled_kop if b.eligible else 0
+            row[6] += pb
+            row[7] += pb
+            continue
+        pb, ps = payable(b), payable(s)
         row[0] += pb > 0
         row[1] += ps > 0
         row[2] += pb == 0 and ps > 0
@@ -118,9 +130,11 @@ def compare(baseline: Side, scenario: Side, top: int = 20) -> Comparison:
         row[7] += ps
         row[8] += b.coefficient != s.coefficient
         if pb != ps:
-            people.append(PersonRow(s.payee or b.payee, b.program_id or s.program_id, s.period or b.period,
-                                    b.status or "—", s.status or "—", pb, ps, ps - pb))
-    people.sort(key=lambda p: (-abs(p.change_kop), p.program_id, p.period, p.payee))
+            changed.append((app_id, PersonRow(s.payee or b.payee, b.program_id or s.program_id,
+                                              s.period or b.period, b.status or "—", s.status or "—", pb, ps,
+                                              ps - pb)))
+    changed.sort(key=lambda c: (-abs(c[1].change_kop), c[1].program_id, c[1].period, c[1].payee, c[0]))
+    people = [person for _, person in changed]
 
     def program_row(program_id: str, v: list[int]) -> ProgramRow:
         return ProgramRow(program_id, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[7] - v[6], v[8])

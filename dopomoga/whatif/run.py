@@ -28,7 +28,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 from sqlalchemy import event, select
@@ -48,9 +48,8 @@ Progress = Callable[[str, int], None]  # (stage: baseline | scenario | budget, h
 WHATIF_CLOSER = "dopomoga-whatif"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Claim:
-    """One application's outcome on one side (money in kopiyky)."""
+class Claim(NamedTuple):
+    """One application's outcome on one side (money in kopiyky). A tuple: a million are built per side."""
 
     program_id: str
     period: str  # the month claimed
