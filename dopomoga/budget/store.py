@@ -33,12 +33,12 @@ from typing import Any, NamedTuple
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from dopomoga.budget import schema as t
-from dopomoga.budget.tx import Tx
+from dopomoga.budget.tx import Tx, bulk_insert
 from dopomoga.errors import LedgerError
 from schemas.events import PayoutDecided
 
@@ -64,8 +64,6 @@ _Q_MAX_SEQ = select(func.max(t.inputs.c.seq))
 _Q_NEXTVAL = text(f"SELECT nextval('{_SEQUENCE}') FROM generate_series(1, :n)")
 _Q_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _Q_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:k)")
-_I_INPUT = insert(t.inputs)
-_I_DECISIONS = insert(t.decisions)
 
 
 class Published(NamedTuple):
@@ -196,9 +194,8 @@ class Store:
                 tx.seq = next(numbers)
             tx.flush_claims()
             tx.flush_totals()
-            conn.execute(_I_INPUT, input_rows)
-            if decision_rows:
-                conn.execute(_I_DECISIONS, decision_rows)
+            bulk_insert(conn, t.inputs, input_rows)
+            bulk_insert(conn, t.decisions, decision_rows)
             return results
 
     def _lock_budgets(self, conn: Connection, inputs: Sequence[Input]) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from dopomoga.budget import schema as t
 from dopomoga.periods import next_period
@@ -77,7 +78,6 @@ _Q_CLOSED = select(t.periods.c.period).where(
     t.periods.c.program_id == _B("program_id"),
     t.periods.c.district == _B("district"),
 )
-_I_TOTALS = insert(t.totals)
 _U_TOTALS = (
     update(t.totals)
     .where(
@@ -88,7 +88,6 @@ _U_TOTALS = (
     )
     .values(**{name: t.totals.c[name] + _B(f"d_{name}") for name in _TOTALS})
 )
-_I_CLAIMS = insert(t.claims)
 _LOADED = [c for c in t.claims.columns if c.name != "entitlement"]
 _MUTABLE = ("year", "budget_period", "carried_from", "payout_kop", "status", "final", "reason_code", "coefficient", "revision")
 _UPDATE_CLAIM = (
@@ -97,6 +96,32 @@ _UPDATE_CLAIM = (
     .values(**{name: bindparam(name) for name in _MUTABLE})
 )
 
+
+
+def bulk_insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table``: on PostgreSQL with one ``COPY``
+    (psycopg's ``write_row``: no statement per row; issue 15 measured executemany at about a third
+    of the budget's CPU per claim, client and server), elsewhere with an executemany ``INSERT``.
+
+    Errors are SQLAlchemy's, as for ``conn.execute`` (a unique violation is an ``IntegrityError``,
+    a deadlock an ``OperationalError``), so the store's retries see them alike."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    import psycopg  # only here: the dialect is PostgreSQL
+
+    names = list(rows[0])
+    columns = ", ".join(f'"{name}"' for name in names)
+    statement = f'COPY "{table.name}" ({columns}) FROM STDIN'
+    raw = conn.connection.driver_connection
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row([row[name] for name in names])
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def district_of(budget_key: str) -> str:
@@ -237,8 +262,7 @@ class Tx(MonthWalk):
                     )
                 totals.stored[month] = row
             totals.touched.clear()
-        if inserts:
-            self.conn.execute(_I_TOTALS, inserts)
+        bulk_insert(self.conn, t.totals, inserts)
         if updates:
             self.conn.execute(_U_TOTALS, updates)
 
@@ -297,9 +321,7 @@ class Tx(MonthWalk):
         return parsed
 
     def flush_claims(self) -> None:
-        new = [c.values() for c in self.claims.values() if c.new]
-        if new:
-            self.conn.execute(_I_CLAIMS, new)
+        bulk_insert(self.conn, t.claims, [c.values() for c in self.claims.values() if c.new])
         changed = [c.changes() for c in self.claims.values() if c.dirty and not c.new]
         if changed:
             self.conn.execute(_UPDATE_CLAIM, changed)
