@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cel
@@ -76,6 +76,11 @@ class Expression:
     variables: tuple[str, ...]  # free variables it reads (functions excluded)
     functions: tuple[str, ...]  # helper functions it calls
     sizes: tuple[str, ...] = ()  # variables it reads only as ``size(x)`` / ``x.size()``
+    #: ``(name, FUNCTIONS[name])`` of every helper it calls, bound with its variables on each call
+    bound_functions: tuple[tuple[str, Callable[..., int]], ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bound_functions", tuple((name, FUNCTIONS[name]) for name in self.functions))
 
     def run(self, scope: dict[str, Any]) -> Any:
         binding = {name: scope[name] for name in self.variables if name in scope}
@@ -85,8 +90,8 @@ class Expression:
             value = binding.get(name)
             if type(value) is list:
                 binding[name] = _zeros(len(value))
-        if self.functions:
-            binding.update({name: FUNCTIONS[name] for name in self.functions})
+        if self.bound_functions:
+            binding.update(self.bound_functions)
         return self.program.execute(binding)
 
 

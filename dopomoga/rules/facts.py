@@ -71,10 +71,8 @@ def typed_facts(program: Program, declared: tuple[Fact, ...], facts: dict[str, A
             bad = value not in (spec.values or [])
         elif kind == "date":
             if isinstance(value, str):
-                try:
-                    value = date_to_int(dt.date.fromisoformat(value))
-                except ValueError:
-                    bad = True
+                value = _date_int(value)
+                bad = value is None
             else:
                 bad = True
         elif kind == "list":
@@ -82,10 +80,14 @@ def typed_facts(program: Program, declared: tuple[Fact, ...], facts: dict[str, A
         elif kind == "items":
             bad = not _rows_fit(value, spec.fields or {})
             if not bad and fact.date_fields:
-                value = [
-                    {**row, **{f: date_to_int(dt.date.fromisoformat(row[f])) for f in fact.date_fields}}
-                    for row in value
-                ]
+                date_fields = fact.date_fields
+                typed = []
+                for row in value:
+                    row = dict(row)
+                    for f in date_fields:
+                        row[f] = _date_int(row[f])
+                    typed.append(row)
+                value = typed
         if bad:
             expected = f"one of {spec.values}" if kind == "enum" else kind
             raise ApplicationError("bad_fact", f"fact {name!r} of program {program.id} must be {expected}")
@@ -109,10 +111,31 @@ def _rows_fit(value: Any, fields: dict[str, str]) -> bool:
             elif kind == "bool":
                 if not isinstance(item, bool):
                     return False
-            elif kind == "date" or not isinstance(item, str):  # a date's form, or a text that is not text
+            elif kind == "date":
+                if not isinstance(item, str) or _date_int(item) is None:
+                    return False
+            elif not isinstance(item, str):  # a text that is not text
                 if not _fits(item, kind):
                     return False
     return True
+
+
+_DATE_INTS: dict[str, int] = {}  # ISO date texts read in item rows -> YYYYMMDD (bounded)
+
+
+def _date_int(text: str) -> int | None:
+    """``date_to_int(dt.date.fromisoformat(text))``, or ``None`` if ``text`` is not a date it reads (memoised:
+    the dates in item rows repeat)."""
+    value = _DATE_INTS.get(text)
+    if value is None:
+        try:
+            value = date_to_int(dt.date.fromisoformat(text))
+        except ValueError:
+            return None
+        if len(_DATE_INTS) >= 65536:
+            _DATE_INTS.clear()
+        _DATE_INTS[text] = value
+    return value
 
 
 def _fits(value: Any, kind: str) -> bool:
