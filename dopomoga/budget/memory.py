@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Any
 
@@ -42,6 +42,13 @@ from dopomoga.rules.programs import BudgetSpec, Catalog
 from schemas.events import AllocationSet, ParameterConfirmed
 
 _Key = tuple[str, str, int]  # holder, district, year
+_POLICIES = frozenset(PRO_RATA_POLICIES + QUEUE_POLICIES)
+# LeanPolicy.submit_lean builds a ClaimRow positionally: its fields must stay in this order.
+assert tuple(f.name for f in fields(ClaimRow))[:22] == (
+    "application_id", "entitlement_decision_id", "program_id", "district", "year", "origin_period", "budget_period",
+    "policy", "priority_class", "arrival_seq", "eligible", "claimed_kop", "payout_kop", "status", "final",
+    "reason_code", "coefficient", "revision", "context", "entitlement", "carried_from", "holder",
+), "ClaimRow's fields changed: update LeanPolicy.submit_lean"
 _ONE = Fraction(1)
 _ZERO = Fraction(0)
 
@@ -157,6 +164,10 @@ class MemoryTx(MonthWalk):
 class LeanPolicy(BudgetPolicy):
     """The ledger's budget policy, deciding without writing events or their sentences."""
 
+    def __init__(self, catalog: Catalog, lines: BudgetLines | None = None):
+        super().__init__(catalog, lines)
+        self._holders: dict[str, str] = {}  # program -> budget key (the lines do not change during a run)
+
     def emit(self, tx: Any, claim: ClaimRow, *, status: str, final: bool, payout: int,
              coefficient: Fraction | None, reason: str, explanation: str) -> None:
         same = claim.status == status and claim.payout_kop == payout  # e.g. a deferred claim deferred again
@@ -255,21 +266,19 @@ class LeanPolicy(BudgetPolicy):
 
     def submit_lean(self, tx: MemoryTx, lean: Lean) -> None:
         """``BudgetPolicy.submit`` of a lean decision (the same steps, no entitlement event)."""
-        policy = lean.policy
-        eligible = lean.eligible
-        if eligible and policy not in PRO_RATA_POLICIES + QUEUE_POLICIES:
+        app_id, program_id, period, eligible, amount, district, policy, priority, _, payee = lean
+        if eligible and policy not in _POLICIES:
             raise LedgerError("unknown_policy", f"unknown budget policy {policy!r}")
-        spec = self.budget_spec(lean.program_id) if eligible else None
-        period = lean.period
-        claim = ClaimRow(
-            application_id=lean.application_id, entitlement_decision_id="", program_id=lean.program_id,
-            district=lean.district, year=int(period[:4]), origin_period=period, budget_period=period,
-            policy=policy, priority_class=lean.priority if policy == "priority_then_pro_rata" else 0,
-            arrival_seq=tx.seq, eligible=eligible, claimed_kop=lean.amount_kop, payout_kop=0, status="new",
-            final=False, reason_code="", coefficient="0", revision=0, context=lean.payee,
-            holder=self.holder(lean.program_id),
+        spec = self.budget_spec(program_id) if eligible else None
+        holder = self._holders.get(program_id)
+        if holder is None:
+            holder = self._holders[program_id] = self.holder(program_id)
+        claim = ClaimRow(  # positional, in the field order (a million of them)
+            app_id, "", program_id, district, int(period[:4]), period, period, policy,
+            priority if policy == "priority_then_pro_rata" else 0, tx.seq, eligible, amount, 0, "new", False, "",
+            "0", 0, payee, "", 0, holder,
         )
-        tx.add_claim(claim)
+        tx.claims[app_id] = claim
         if not eligible:
             _settle_new(tx, claim, "refused", True, 0, "0", "ineligible")
             return
@@ -288,7 +297,7 @@ class LeanPolicy(BudgetPolicy):
                 _settle_new(tx, claim, "pending", False, 0, "0", "reserved_until_close")
                 return
             totals = tx.year(claim.holder, claim.district, claim.year)
-            waiting = totals.waiting()
+            waiting = bool(tx.deferred.get((claim.holder, claim.district, claim.year)))  # == totals.waiting()
             if not waiting or spec.when_short != "refuse":  # else the claims ahead count: admit sums them
                 plan = tx.plan(claim.holder, claim.district, claim.year)
                 action = queued_action(claim.claimed_kop, int(period[5:7]), plan, totals.spent(), spec,
@@ -341,10 +350,12 @@ class MemoryBudget:
 
     def submit(self, lean: Lean) -> None:
         """A claim, as ``BudgetLedger.submit`` of its entitlement (a repeated application is a replay)."""
-        if lean.application_id in self.tx.claims:
+        tx = self.tx
+        if lean.application_id in tx.claims:
             return
-        self.tx.start(None)
-        self.policy.submit_lean(self.tx, lean)
+        tx.seq += 1  # tx.start(None)
+        tx.occurred_at = None
+        self.policy.submit_lean(tx, lean)
         self.budgets.add((lean.program_id, lean.district or None, int(lean.period[:4])))
 
     def close(self, program_id: str, period: str, district: str | None, closed_by: str = "dopomoga-whatif") -> None:
