@@ -116,7 +116,7 @@ class Engine:
                     ) from None
             if encoded and (passed is True or passed is False):
                 head_, passed_tail, failed_tail, reason = templates[index]
-                results.append(head_ + dumps(show(names, scope)) + (passed_tail if passed else failed_tail))
+                results.append(b"".join((head_, dumps(show(names, scope)), passed_tail if passed else failed_tail)))
                 if not passed:
                     reasons.append(reason)
                 continue
@@ -206,8 +206,8 @@ class Engine:
                                        else f"{exclude_uk} ({clause})")
                     if encoded and (passed is True or passed is False):
                         middle, passed_tail, failed_tail = row_templates[position]
-                        trace.append(b'{"step":"item:' + number + middle + dumps(show(names, scope, row))
-                                     + (passed_tail if passed else failed_tail))
+                        trace.append(b"".join((b'{"step":"item:', number, middle, dumps(show(names, scope, row)),
+                                               passed_tail if passed else failed_tail)))
                         continue
                     step_record = {
                         "step": f"item:{index + 1}:{step}",
