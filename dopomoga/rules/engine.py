@@ -45,7 +45,7 @@ from dopomoga.explain_uk import (
     term_ended,
 )
 from dopomoga.periods import int_to_date
-from dopomoga.rules.expressions import FUNCTIONS, Expression
+from dopomoga.rules.expressions import CEL_ERRORS, FUNCTIONS, Expression
 from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
 from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems
 from dopomoga.rules.records import Encoded, dumps, encoded_eligibility, encoded_entitlement, head, listed
@@ -97,7 +97,7 @@ class Engine:
         if combined is not None and not (context.missing and not vplan.combined_variables.isdisjoint(context.missing)):
             try:
                 values = combined.run(scope)
-            except (TypeError, RuntimeError, ValueError):
+            except CEL_ERRORS:
                 values = None  # evaluate one by one below, to name the rule that fails
         results: list[Any] = []
         reasons: list[str] = []
@@ -110,7 +110,7 @@ class Engine:
                 _require_parameters(expression, context)
                 try:
                     passed = expression.run(scope)
-                except (TypeError, RuntimeError, ValueError) as exc:
+                except CEL_ERRORS as exc:
                     raise ApplicationError(
                         "evaluation_failed", f"program {context.program.id}, rule {condition.id!r}: {exc}"
                     ) from None
@@ -287,7 +287,7 @@ class Engine:
         _require_parameters(expression, context)
         try:
             return expression.run(scope)
-        except (TypeError, RuntimeError, ValueError) as exc:
+        except CEL_ERRORS as exc:
             raise ApplicationError("evaluation_failed", f"program {context.program.id}: {expression.where}: {exc}") from None
 
     @staticmethod
@@ -481,7 +481,7 @@ class _RowsCel:
             return None
         try:
             return self.program.execute(context)
-        except (TypeError, RuntimeError, ValueError):
+        except CEL_ERRORS:
             return None
 
     def flag(self, position: int, item_amount: int) -> Any:
@@ -493,7 +493,7 @@ class _RowsCel:
         context.add_variable("item_amount", item_amount)
         try:
             return program.execute(context)
-        except (TypeError, RuntimeError, ValueError):
+        except CEL_ERRORS:
             return None
 
 

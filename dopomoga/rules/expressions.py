@@ -34,6 +34,10 @@ import cel
 from dopomoga.money import floor_div, round_half_up
 from dopomoga.periods import int_to_date
 
+#: What evaluating a CEL expression raises for a failing evaluation (a missing name, a wrong type, a
+#: division by zero, an integer overflowing 64 bits: cel-rust raises ``OverflowError`` for that).
+CEL_ERRORS = (TypeError, RuntimeError, ValueError, OverflowError)
+
 
 class ExpressionError(ValueError):
     """A malformed or ill-typed expression in a program file (names file, rule, position)."""

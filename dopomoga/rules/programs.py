@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from dopomoga.cities import CITY_DATA_FILES, CITY_FILE, City, CityError, load_cities
 from dopomoga.errors import ApplicationError, LedgerError
 from dopomoga.explain_uk import Calculation, parse_calculation
-from dopomoga.rules.expressions import Expression, ExpressionError, compile_expression
+from dopomoga.rules.expressions import CEL_ERRORS, Expression, ExpressionError, compile_expression
 from dopomoga.rules.parameters import Parameter, ParameterError, ParameterSet, parse_parameters
 from dopomoga.rules.program_file import (  # noqa: F401 - the format's names, re-exported
     PROGRAMS_DIR,
@@ -187,7 +187,7 @@ def _sample_scope(spec: ProgramFile, parameter_names: set[str]) -> dict[str, Any
 def _check_sample(expression: Expression, scope: dict[str, Any], expect: type, what: str) -> None:
     try:
         value = expression.run(scope)
-    except (TypeError, RuntimeError, ValueError) as exc:
+    except CEL_ERRORS as exc:
         raise ProgramError(f"{expression.where}: {what} cannot be evaluated on inputs of the declared types: {exc}") from None
     if type(value) is not expect:
         raise ProgramError(

@@ -19,6 +19,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dopomoga.errors import ApplicationError
 from dopomoga.rules.engine import Engine
 from dopomoga.rules.records import dumps
 from dopomoga.rules.scope import ScopeBuilder
@@ -125,3 +126,23 @@ def test_applications_with_changed_item_rows_are_written_byte_for_byte_as_their_
     except ValueError:
         return
     _assert_same(Engine(CATALOG), Engine(CATALOG), changed)
+
+
+def test_an_item_row_whose_arithmetic_overflows_64_bits_is_an_evaluation_error_not_a_crash():
+    """cel-rust raises ``OverflowError`` when an integer leaves 64 bits; a decision names the failing rule
+    (``evaluation_failed``) on both paths, as for any other failing evaluation."""
+    reasons = set()
+    for app in WITH_ROWS:
+        facts = {name: [{field: 4_500_000_000_000_000_000 if type(v) is int and type(v) is not bool else v
+                         for field, v in row.items()} for row in value]
+                 if type(value) is list and value and type(value[0]) is dict else value
+                 for name, value in app.facts.items()}
+        huge = ApplicationSubmitted.model_validate({**app.model_dump(), "facts": facts})
+        for decide in (Engine(CATALOG).decide, Engine(CATALOG).decide_encoded):
+            try:
+                decide(huge)
+            except ApplicationError as exc:
+                reasons.add(exc.reason_code)
+                if "overflow" in str(exc):
+                    assert exc.reason_code == "evaluation_failed"
+    assert "evaluation_failed" in reasons
