@@ -106,12 +106,13 @@ def start_worker() -> None:
     gc.freeze()
 
 
-def in_order(pool: Any, lines: Iterable[str], size: int, workers: int, task: Any, *args: Any
-             ) -> Iterator[tuple[int, list[str], Any]]:
+def in_order(pool: Any, lines: Iterable[str], size: int, workers: int, task: Any, *args: Any,
+             parts: Iterator[tuple[int, Any]] | None = None) -> Iterator[tuple[int, Any, Any]]:
     """``task(first, part, *args)`` on the pool for each chunk of ``size`` lines, results taken back
-    in input order, at most ``workers * 3`` chunks in flight (memory stays bounded)."""
-    pending: deque[tuple[int, list[str], Any]] = deque()
-    source = chunks(lines, size)
+    in input order, at most ``workers * 3`` chunks in flight (memory stays bounded). ``parts``: the
+    chunks ready-made, ``(first line number, part)`` (then ``lines`` and ``size`` are not read)."""
+    pending: deque[tuple[int, Any, Any]] = deque()
+    source = parts if parts is not None else chunks(lines, size)
     exhausted = False
     while True:
         while not exhausted and len(pending) < workers * 3:

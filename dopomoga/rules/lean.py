@@ -22,9 +22,12 @@ in flight: bounded memory for any input length.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import io
 import multiprocessing
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
@@ -283,10 +286,11 @@ class _Parent:
         self.engine = Engine(catalog, InMemoryHistory())
         self.granted: set[str] = set()
 
-    def take(self, number: int, line: str, side: _Side, as_of: dt.date | None) -> Outcome:
+    def take(self, number: int, part: list[str] | FileSlice, index: int, side: _Side, as_of: dt.date | None
+             ) -> Outcome:
         fields, error, grant, keys = side
         if keys and not self.granted.isdisjoint(keys):
-            return self.redecide(number, line, as_of)  # a history count may not be 0
+            return self.redecide(number, _line(part, index), as_of)  # a history count may not be 0
         if fields is None:
             return number, None, error
         lean: Lean = _new(Lean, fields)
@@ -310,14 +314,92 @@ class _Parent:
         return number, lean, None
 
 
+class FileSlice(NamedTuple):
+    """Whole lines of a JSON-lines file: ``length`` bytes from ``offset``. A worker reads them itself,
+    so the parent neither decodes nor sends them."""
+
+    path: str
+    offset: int
+    length: int
+
+    def lines(self) -> list[str]:
+        """The lines, as reading the file in text mode gives them (the parent checked: no ``\\r``)."""
+        with open(self.path, "rb") as source:
+            source.seek(self.offset)
+            text = source.read(self.length).decode("utf-8")
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()
+        return lines
+
+
+@functools.lru_cache(maxsize=4)
+def _slice_lines(part: FileSlice) -> list[str]:
+    return part.lines()  # the parent re-reads a chunk only to re-decide one of its lines (rare)
+
+
+def _line(part: list[str] | FileSlice, index: int) -> str:
+    return part[index] if type(part) is list else _slice_lines(part)[index]
+
+
+def text_lines(path: Path) -> Iterator[str]:
+    """A JSON-lines file's lines, read in text mode (universal newlines), without the line break."""
+    with path.open(encoding="utf-8") as source:
+        for line in source:
+            yield line.rstrip("\n")
+
+
+def file_parts(path: Path, block: int = 1 << 20, size: int = 1000) -> Iterator[tuple[int, list[str] | FileSlice]]:
+    """The file in chunks of whole lines, ``(first line number, FileSlice)``, about ``block`` bytes each.
+
+    The parent only counts line breaks (in C). The lines are those ``text_lines`` gives; a file with
+    a carriage return (where text mode's universal newlines would split lines differently) is read
+    from that chunk on in text mode, as lists of ``size`` lines."""
+    first = 1
+    offset = 0
+    rest = b""
+    name = str(path)
+    with path.open("rb") as source:
+        while True:
+            data = source.read(block)
+            if not data:
+                if rest:
+                    if b"\r" in rest:
+                        break
+                    yield first, FileSlice(name, offset, len(rest))
+                return
+            data = rest + data if rest else data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # a line longer than a block: read on
+                rest = data
+                continue
+            if b"\r" in data[:cut]:
+                break
+            yield first, FileSlice(name, offset, cut)
+            first += data.count(b"\n", 0, cut)
+            offset += cut
+            rest = data[cut:]
+    with path.open("rb") as raw:  # from the chunk with a carriage return on: text mode, as text_lines reads
+        raw.seek(offset)
+        text = io.TextIOWrapper(raw, encoding="utf-8")
+        for number, part in chunks((line.rstrip("\n") for line in text), size):
+            yield first + number - 1, part
+
+
+def _decide_part(first: int, part: list[str] | FileSlice, as_of: dt.date | None,
+                 recompute: frozenset[str] | None) -> list[tuple[int, list[_Side | None]]]:
+    return _decide_chunk(first, part if type(part) is list else part.lines(), as_of, recompute)
+
+
 def lean_batch(
     catalogs: Sequence[Catalog],
-    lines: Iterable[str],
+    lines: Iterable[str] | Path,
     *,
     as_of: dt.date | None = None,
     workers: int | None = None,
     chunk: int = 1000,
     recompute: frozenset[str] | None = None,
+    block: int = 1 << 20,
 ) -> Iterator[tuple[int, list[Outcome | None]]]:
     """Decide JSON lines under each catalog; yields ``(line_no, [outcome per catalog])`` in input order.
 
@@ -325,13 +407,16 @@ def lean_batch(
     not decide and those of the programs in ``recompute`` (every line if ``None``); elsewhere its
     outcome is ``None``. Each side yields what deciding its lines in order with one engine and
     its own grant history (eligible applications recorded) gives.
+
+    ``lines`` may be a JSON-lines file's ``Path``: its lines as ``text_lines`` reads them, the
+    workers reading their chunks (``file_parts``, about ``block`` bytes each) themselves.
     """
     global _ENGINES, _COUNTED
     workers = default_workers() if workers is None else workers
     parents = [_Parent(c) for c in catalogs]
     counted = tuple(counted_programs(c) for c in catalogs)
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for first, part in chunks(lines, chunk):
+        for first, part in chunks(text_lines(lines) if isinstance(lines, Path) else lines, chunk):
             yield from _serial(parents, first, part, as_of, recompute)
         return
     _ENGINES = tuple(Engine(c, NoHistory()) for c in catalogs)
@@ -339,10 +424,12 @@ def lean_batch(
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=start_worker) as pool:
         _ENGINES, _COUNTED = (), ()
-        for first, part, worked in in_order(pool, lines, chunk, workers, _decide_chunk, as_of, recompute):
+        _slice_lines.cache_clear()  # a file read before may have changed since
+        parts = file_parts(lines, block, chunk) if isinstance(lines, Path) else None
+        for first, part, worked in in_order(pool, lines, chunk, workers, _decide_part, as_of, recompute,
+                                            parts=parts):
             for number, sides in worked:
-                line = part[number - first]
-                yield number, [None if side is None else parents[i].take(number, line, side, as_of)
+                yield number, [None if side is None else parents[i].take(number, part, number - first, side, as_of)
                                for i, side in enumerate(sides)]
 
 

@@ -89,3 +89,34 @@ def test_the_worker_computes_each_applications_history_keys_and_grant_keys_as_wi
         assert grant_keys == grant_for(program, application).keys
         with_keys += len(grant_keys) > 1
     assert with_keys > 20  # households and facts, not only the person
+
+
+def test_a_file_read_by_the_workers_in_byte_chunks_gives_what_its_lines_give(tmp_path):
+    from dopomoga.rules.lean import file_parts, text_lines
+
+    lines = EXAMPLES.read_text(encoding="utf-8").splitlines()[:120]
+    again = [line.replace('"application_id":"', '"application_id":"again-') for line in lines]
+    body = "\n".join([*lines[:60], "", "   ", "{not json", *lines[60:], *again[:40]])
+    cases = {
+        "plain": body + "\n",
+        "no final line break": body,
+        "windows line breaks": body.replace("\n", "\r\n") + "\r\n",
+        "a carriage return half way": body[: len(body) // 2] + "\r" + body[len(body) // 2:] + "\n",
+    }
+    for name, text in cases.items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(text.encode("utf-8"))
+        expected = list(text_lines(path))
+        for block in (1, 700, 5000, 1 << 20):
+            parts = list(file_parts(path, block, size=7))
+            got = [line for _, part in parts for line in (part if type(part) is list else part.lines())]
+            assert got == expected, (name, block)
+            numbers = [first for first, _ in parts]
+            assert numbers[0] == 1 and numbers == sorted(numbers), (name, block)
+        by_lines = list(lean_batch([CATALOG, CATALOG], expected, workers=2, chunk=13,
+                                   recompute=frozenset(sorted(CATALOG.programs)[:5])))
+        for block in (700, 1 << 20):
+            assert list(lean_batch([CATALOG, CATALOG], path, workers=2, chunk=13, block=block,
+                                   recompute=frozenset(sorted(CATALOG.programs)[:5]))) == by_lines, (name, block)
+        assert list(lean_batch([CATALOG], path, workers=1)) == list(lean_batch([CATALOG], expected, workers=1))
+        assert sum(1 for _, sides in by_lines if sides[0][2] is not None) >= 1  # the bad line's error
