@@ -106,6 +106,22 @@ class MemoryTx(MonthWalk):
                 _index(self.deferred, (holder, district, year), claim, sign)
         self.year(holder, district, year).count(claim, sign)
 
+    def pay_deferred(self, claim: ClaimRow, reason: str) -> None:
+        """``LeanPolicy.pay`` of a deferred claim (``emit``: out of the indexes, its month's row counted
+        again as paid in full), in one step."""
+        holder, district, year, app_id = claim.holder, claim.district, claim.year, claim.application_id
+        self.open[(holder, district, claim.budget_period)].pop(app_id, None)  # as account(claim, -1)
+        self.deferred[(holder, district, year)].pop(app_id, None)
+        totals = self.years[(holder, district, year)]
+        totals.count(claim, -1)
+        claim.status = "paid"
+        claim.payout_kop = claim.claimed_kop
+        totals.count(claim, 1)
+        claim.revision += 1
+        claim.final = True
+        claim.coefficient = "1"
+        claim.reason_code = reason
+
     # -- claims ------------------------------------------------------------------------------------
     def add_claim(self, claim: ClaimRow, context: Any = None) -> None:
         self.claims[claim.application_id] = claim
@@ -251,6 +267,13 @@ class LeanPolicy(BudgetPolicy):
                     claim.revision += 1  # the ledger announces it again (same status, payout, reason)
                 ahead += claim.claimed_kop
                 continue
+            if not blocked and short == "budget_exhausted" and claim.status == "deferred":
+                month = int(claim.budget_period[5:7])
+                if claim.claimed_kop <= available_in(month, plan, spent, spec.carry_over):  # type: ignore[arg-type]
+                    # settle_queued's "pay" (queued_action: not blocked, money planned, it fits), inline
+                    spent[month - 1] += claim.claimed_kop
+                    tx.pay_deferred(claim, "payable_paid" if claim.carried_from else "within_allocation")
+                    continue
             now_blocked = self.settle_queued(tx, claim, spec, plan, spent, blocked=blocked, ahead=ahead,
                                              announce=claim.application_id in moved_ids)
             if now_blocked:
