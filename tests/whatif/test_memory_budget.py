@@ -54,8 +54,9 @@ def _varied(tmp_path: Path) -> Catalog:
 
 
 def _both(catalog: Catalog, lines: list[str], allocations: list, closes_after: dict[int, list[tuple[str, str]]],
-          db: Path) -> tuple[tuple, tuple]:
-    """Run both budgets on the same inputs; each one's (claims, need report)."""
+          db: Path, amend_after: dict[int, list] | None = None) -> tuple[tuple, tuple]:
+    """Run both budgets on the same inputs; each one's (claims, need report). ``amend_after``:
+    allocation commands applied after the claim of that index."""
     traced = [d for _, d, _ in decide_lines(Engine(catalog), lines) if d is not None]
     lean = [s[0][1] for _, s in lean_batch([catalog], lines, workers=1) if s[0][1] is not None]
     assert [(d.application_id, d.eligible, d.amount_kop) for d in traced] == \
@@ -73,6 +74,10 @@ def _both(catalog: Catalog, lines: list[str], allocations: list, closes_after: d
             ledger.submit(entitlement)
             memory.submit(claim)
             budgets.add((claim.program_id, claim.district or None, int(claim.period[:4])))
+            for amendment in (amend_after or {}).get(index, []):  # an allocation amended between claims
+                if amendment.program_id in catalog.programs:
+                    ledger.apply(amendment)
+                    memory.apply(amendment)
             for program_id, period in closes_after.get(index, []):  # a month closed between claims
                 districts = sorted({d or "" for p, d, _ in budgets if p == program_id}) or [""]
                 for district in districts:
@@ -121,6 +126,26 @@ def test_the_memory_budget_equals_the_sql_ledger_with_varied_budget_rules_and_cu
     reasons = {reason for *_, reason, _, _, _, _, _ in ((*v,) for v in sql[0].values())}
     assert {"paid", "prorated", "refused", "deferred"} <= statuses, statuses
     assert {"period_closed", "budget_exhausted", "payable", "awaiting_confirmation"} <= reasons, reasons
+
+
+def test_a_cut_allocation_refuses_the_queued_claims_of_refuse_when_short_programs_as_the_ledger_does(tmp_path):
+    """Claims wait for December's money; half way, every year's allocation is cut to a tenth: behind the
+    first claim still waiting, a program that refuses when short refuses those the year can no longer
+    pay (the queue ahead counted), the others stay deferred."""
+    changes = [f"  - {{program: {p}, when_short: refuse, reference: тест}}\n" for p in sorted(CATALOG.programs)
+               if CATALOG.programs[p].spec.budget.policy == "first_come"]
+    path = tmp_path / "refuse.yaml"
+    path.write_text("scenario: refuse\ntitle_uk: Тест\nbudget:\n" + "".join(changes), encoding="utf-8")
+    catalog = load_scenario(path, CATALOG).catalog()
+    lines = EXAMPLES.read_text(encoding="utf-8").splitlines()
+    december = [a.model_copy(update={"plan": MonthlyPlan(kind="december")}) for a in ALLOCATIONS]
+    cut = [allocation_set(program_id=a.program_id, year=a.year, annual_kop=a.annual_kop // 10,
+                          plan=MonthlyPlan(kind="december"), amendment_id=f"cut-{a.program_id}-{a.year}",
+                          legal_reference="тест", district=a.district) for a in ALLOCATIONS]
+    sql, memory = _both(catalog, lines, december, {}, tmp_path / "r.sqlite", amend_after={len(lines) // 3: cut})
+    assert memory == sql
+    reasons = [(status, reason) for status, _, _, reason, *_ in sql[0].values()]
+    assert {("refused", "budget_exhausted"), ("paid", "within_allocation"), ("deferred", "payable")} <= set(reasons)
 
 
 _RUNS = itertools.count()
