@@ -9,7 +9,6 @@ in-memory adapter below.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,20 +40,43 @@ class GrantHistory(Protocol):
 
 
 class InMemoryHistory:
-    """Grant history held in memory (tests, batch decisions)."""
+    """Grant history held in memory (tests, batch decisions).
+
+    A subject key with one grant holds the grant itself; one with more, a dict by application id
+    (most subjects have one grant: a dict each would be ~200 bytes more per key, a million keys in
+    a large what-if)."""
 
     def __init__(self, grants: Iterable[Grant] = ()):
-        self._by_key: dict[str, dict[str, Grant]] = defaultdict(dict)
+        self._by_key: dict[str, Grant | dict[str, Grant]] = {}
         for grant in grants:
             self.record(grant)
 
     def record(self, grant: Grant) -> None:
+        by_key = self._by_key
+        application_id = grant.application_id
         for key in grant.keys:
-            self._by_key[key][grant.application_id] = grant
+            found = by_key.get(key)
+            if found is None or (type(found) is Grant and found.application_id == application_id):
+                by_key[key] = grant
+            elif type(found) is Grant:
+                by_key[key] = {found.application_id: found, application_id: grant}
+            else:
+                found[application_id] = grant
 
     def forget(self, application_id: str) -> None:
-        for grants in self._by_key.values():
-            grants.pop(application_id, None)
+        by_key = self._by_key
+        for key, found in list(by_key.items()):
+            if type(found) is Grant:
+                if found.application_id == application_id:
+                    del by_key[key]
+            else:
+                found.pop(application_id, None)
+
+    def _grants(self, key: str) -> Iterable[Grant]:
+        found = self._by_key.get(key)
+        if found is None:
+            return ()
+        return (found,) if type(found) is Grant else found.values()
 
     def count(
         self,
@@ -67,7 +89,8 @@ class InMemoryHistory:
     ) -> int:
         seen: set[str] = set()
         for key in keys:
-            for application_id, grant in self._by_key.get(key, {}).items():
+            for grant in self._grants(key):
+                application_id = grant.application_id
                 if application_id == exclude_application or application_id in seen:
                     continue
                 if grant.program_id not in program_ids:
