@@ -10,10 +10,12 @@ batches as the service takes them, on a fresh PostgreSQL database (``--pg`` or
 ``$DOPOMOGA_TEST_PG``) with an allocation large enough to pay every claim. Prints CPU ms per claim
 of this process and of the PostgreSQL backend serving the ledger's connection (/proc/<pid>/stat of
 its ``pg_backend_pid``), wall ms per claim, and with ``--profile`` a second run under cProfile
-split into: decoding the entitlement, the policy's Python, building the PayoutDecided models,
-writing their JSON, SQL (SQLAlchemy and the driver, round trips included) and the rest. The
-profiler's own overhead inflates every part; the split is a share, the plain run the cost.
-Faust/aiokafka plumbing is not in this process: ``bench/scale.py`` measures the whole service.
+(CPU time: waiting on the server is not in it; the backend's CPU is the plain run's) split into:
+decoding the entitlement, the policy's Python and the transaction's bookkeeping, building and
+writing the PayoutDecided, SQL on the client side (SQLAlchemy, psycopg) and the rest (the handler,
+publishing). The profiler's own overhead inflates every part; the split is a share, the plain run
+the cost. Faust/aiokafka plumbing is not in this process: ``bench/scale.py`` measures the whole
+service (the replica's CPU per event there, minus this, is the plumbing's).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def run(module, raws: list[bytes], batch: int, profiler: cProfile.Profile | None
 #: (part, what a function's own time is counted under): the first that matches its file or name.
 PARTS = [
     ("decoding the entitlement (pydantic)", ("rejections.py", "validate_json", "_slim")),
-    ("SQL: SQLAlchemy, psycopg, round trips", ("sqlalchemy", "psycopg", "socket", "select.", "poll")),
+    ("SQL, client side: SQLAlchemy, psycopg", ("sqlalchemy", "psycopg", "socket", "select.", "poll")),
     ("PayoutDecided: building and writing its JSON", ("PayoutDecided", "model_dump_json", "to_json", "__init__' of 'pydantic")),
     ("the explanation's sentences", ("explain_uk",)),
     ("the policy and the Tx's bookkeeping", ("dopomoga/budget", "fractions", "periods.py", "money.py", "ids.py")),
@@ -149,7 +151,7 @@ def main() -> None:
                 if args.profile and kind is None:
                     module.ledger.store.engine.dispose()
                     module = _service(var, url)  # same ledger; a fresh key range of claims
-                    profiler = cProfile.Profile()
+                    profiler = cProfile.Profile(time.process_time)  # CPU: waiting on the server not counted
                     more = entitlements(catalog, args.program, args.n, seed=8)
                     run(module, more, args.batch, profiler)
                     profiled = pstats.Stats(profiler)
@@ -161,8 +163,9 @@ def main() -> None:
         total = profiled.total_tt  # type: ignore[attr-defined]
         if os.environ.get("BENCH_TOP"):
             profiled.sort_stats("tottime").print_stats(int(os.environ["BENCH_TOP"]))
-        print(f"\nUnder cProfile (PostgreSQL; {total / args.n * 1000:.3f} ms/claim with the profiler's overhead):\n")
-        print("| part | share of the handler's time |")
+        print(f"\nUnder cProfile, CPU time (PostgreSQL; {total / args.n * 1000:.3f} ms/claim with the profiler's "
+              "overhead; the backend's CPU is not in it):\n")
+        print("| part | share of the handler's CPU |")
         print("|---|---|")
         for part, seconds in split(profiled):
             print(f"| {part} | {seconds / total:.0%} |")
