@@ -21,6 +21,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from fractions import Fraction
+from operator import attrgetter
 from typing import Any
 
 from dopomoga.budget.allocation import available_in
@@ -49,6 +50,7 @@ assert tuple(f.name for f in fields(ClaimRow))[:22] == (
     "policy", "priority_class", "arrival_seq", "eligible", "claimed_kop", "payout_kop", "status", "final",
     "reason_code", "coefficient", "revision", "context", "entitlement", "carried_from", "holder",
 ), "ClaimRow's fields changed: update LeanPolicy.submit_lean"
+_ARRIVAL = attrgetter("arrival_seq")
 _ONE = Fraction(1)
 _ZERO = Fraction(0)
 
@@ -130,7 +132,10 @@ class MemoryTx(MonthWalk):
         queue = self.deferred.get((holder, district, year))
         if not queue:
             return []
-        return sorted(queue.values(), key=lambda c: (c.carried_from == 0, c.arrival_seq))
+        claims = sorted(queue.values(), key=_ARRIVAL)  # FIFO; payables of earlier years first (stable sort)
+        if any(c.carried_from for c in claims):
+            claims.sort(key=lambda c: c.carried_from == 0)
+        return claims
 
     def open_claims(self, holder: str, district: str, period: str) -> list[ClaimRow]:
         return list(self.open.get((holder, district, period), {}).values())

@@ -240,11 +240,16 @@ def _decide_one(engine: Engine, counted: frozenset[str], number: int, applicatio
                 as_of: dt.date | None) -> _Side:
     try:
         program = engine.scopes.plan(application.program_id).program
-        keys, grant_keys = _keys(program, application)
+        if _scopes(program)[1]:
+            keys, grant_keys = _keys(program, application)
+        else:  # no history count, no limit: it counts by no key, and its grant by the person's alone
+            keys, grant_keys = (), None
         lean = lean_decide(engine, application, as_of)
     except ApplicationError as exc:
         return None, rule_error(number, application, exc), None, ()
     if lean.eligible and lean.program_id in counted:
+        if grant_keys is None:
+            grant_keys = (application.applicant.subject_key,)
         return tuple(lean), None, (grant_keys, application.submitted_on.toordinal(), application.effective_period), keys
     return tuple(lean), None, None, keys
 

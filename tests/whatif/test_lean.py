@@ -74,7 +74,7 @@ def test_lean_equals_traced_on_generated_applications(apps, chunk):
 
 def test_the_worker_computes_each_applications_history_keys_and_grant_keys_as_windows_does():
     from dopomoga.rules.intake import parse_application
-    from dopomoga.rules.lean import _keys
+    from dopomoga.rules.lean import _keys, _scopes
     from dopomoga.rules.windows import counted_keys, grant_for
 
     with_keys = 0
@@ -87,6 +87,8 @@ def test_the_worker_computes_each_applications_history_keys_and_grant_keys_as_wi
         keys, grant_keys = _keys(program, application)
         assert keys == counted_keys(program, application)
         assert grant_keys == grant_for(program, application).keys
+        if not _scopes(program)[1]:  # the worker's shortcut for a program that counts nothing
+            assert (keys, grant_keys) == ((), (application.applicant.subject_key,))
         with_keys += len(grant_keys) > 1
     assert with_keys > 20  # households and facts, not only the person
 
