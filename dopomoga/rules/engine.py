@@ -48,7 +48,7 @@ from dopomoga.periods import int_to_date
 from dopomoga.rules.expressions import CEL_ERRORS, FUNCTIONS, Expression
 from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
 from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems
-from dopomoga.rules.records import Encoded, dumps, encoded_eligibility, encoded_entitlement, head, listed
+from dopomoga.rules.records import Encoded, encoded_eligibility, encoded_entitlement, head
 from dopomoga.rules.scope import Context, ScopeBuilder, show, shown
 from dopomoga.rules.windows import grant_for, history_count
 from schemas.events import (
@@ -80,18 +80,16 @@ class Engine:
         return grant_for(self.scopes.plan(application.program_id).program, application)
 
     # -- rules -----------------------------------------------------------------------------
-    def _evaluate(self, context: Context, application: ApplicationSubmitted, encoded: bool = False
-                  ) -> tuple[list[Any], bool, Any, list[str]]:
+    def _evaluate(self, context: Context, application: ApplicationSubmitted
+                  ) -> tuple[list[dict[str, Any]], bool, Any, list[str]]:
         """Every condition (and the frequency limit): their records, whether all hold, the amount if the
         combined call computed it (else ``None``), and the failed ones' parts of a refusal
-        (``explain_uk.refusal_reason``). ``encoded``: each record as its written bytes, filled into the
-        version's templates (``scope.Templates``), for ``records.listed``."""
+        (``explain_uk.refusal_reason``)."""
         vplan = context.vplan
         scope = context.scope
         if context.ended:
             ended = self._term_ended(context)
-            return ([dumps(ended)] if encoded else [ended]), False, None, [
-                refusal_reason(ended["refusal_uk"], ended["clause"])]
+            return [ended], False, None, [refusal_reason(ended["refusal_uk"], ended["clause"])]
         combined = context.version.combined
         values: list[Any] | None = None
         if combined is not None and not (context.missing and not vplan.combined_variables.isdisjoint(context.missing)):
@@ -99,9 +97,8 @@ class Engine:
                 values = combined.run(scope)
             except CEL_ERRORS:
                 values = None  # evaluate one by one below, to name the rule that fails
-        results: list[Any] = []
+        results: list[dict[str, Any]] = []
         reasons: list[str] = []
-        templates = vplan.templates.conditions if encoded else ()
         for index, (condition, names) in enumerate(vplan.conditions):
             if values is not None:
                 passed = values[index]
@@ -114,41 +111,30 @@ class Engine:
                     raise ApplicationError(
                         "evaluation_failed", f"program {context.program.id}, rule {condition.id!r}: {exc}"
                     ) from None
-            if encoded and (passed is True or passed is False):
-                head_, passed_tail, failed_tail, reason = templates[index]
-                results.append(b"".join((head_, dumps(show(names, scope)), passed_tail if passed else failed_tail)))
-                if not passed:
-                    reasons.append(reason)
-                continue
             if not passed:
                 reasons.append(refusal_reason(condition.refusal_uk, condition.clause_uk))
-            record = {
+            results.append({
                 "id": condition.id,
                 "clause": condition.clause_uk,
                 "expression": condition.expression.source,
                 "inputs": show(names, scope),
                 "passed": passed,
                 "refusal_uk": None if passed else condition.refusal_uk,
-            }
-            results.append(dumps(record) if encoded else record)
+            })
         limit = context.program.spec.frequency.limit
         if limit is not None:
             prior = history_count(self.history, context.program, application, limit)
             passed = prior == 0
             if not passed:
                 reasons.append(refusal_reason(limit.refusal_uk, limit.clause_uk))
-            if encoded:
-                head_, passed_tail, failed_tail, _ = vplan.templates.frequency
-                results.append(b"%s{\"prior_grants\":%d}%s" % (head_, prior, passed_tail if passed else failed_tail))
-            else:
-                results.append({
-                    "id": "frequency_limit",
-                    "clause": limit.clause_uk,
-                    "expression": "prior_grants == 0",
-                    "inputs": {"prior_grants": prior},
-                    "passed": passed,
-                    "refusal_uk": None if passed else limit.refusal_uk,
-                })
+            results.append({
+                "id": "frequency_limit",
+                "clause": limit.clause_uk,
+                "expression": "prior_grants == 0",
+                "inputs": {"prior_grants": prior},
+                "passed": passed,
+                "refusal_uk": None if passed else limit.refusal_uk,
+            })
         amount = values[-1] if values is not None and context.version.combined_amount else None
         return results, not reasons, amount, reasons
 
@@ -172,17 +158,14 @@ class Engine:
         if not self._run(flag.expression, scope, context):
             _raise_flag(flag, context, item)
 
-    def _amount(self, context: Context, trace: list[Any], encoded: bool = False) -> int:
-        """The amount, one rule at a time (items, and the fallback that names a failing rule).
-        ``encoded``: each trace step as its written bytes (the version's ``scope.Templates`` filled in)."""
+    def _amount(self, context: Context, trace: list[dict[str, Any]]) -> int:
+        """The amount, one rule at a time (items, and the fallback that names a failing rule)."""
         version = context.version
         scope = context.scope
         dates = context.plan.dates
-        templates = context.vplan.templates
         if version.items is not None:
             items = version.items
             checks, formula_shown = context.vplan.row_checks, context.vplan.item_formula_shown
-            row_templates, item_amount = templates.rows, templates.item_amount
             total = 0
             excluded = context.excluded
             rows = scope.get(items.of, [])
@@ -194,7 +177,6 @@ class Engine:
                 row_scope = {**scope, **row} if values is None else None
                 included = True
                 reasons: list[str] = []
-                number = b"%d" % (index + 1) if encoded else b""
                 for position, (step, clause, expression, exclude_uk, names) in enumerate(checks):
                     if values is not None:
                         passed = values[position]
@@ -204,19 +186,13 @@ class Engine:
                     if not passed:  # the row filter's clause is the amount's, which the sentence cites already
                         reasons.append((exclude_uk or "рядок не відповідає умовам") if step == "include"
                                        else f"{exclude_uk} ({clause})")
-                    if encoded and (passed is True or passed is False):
-                        middle, passed_tail, failed_tail = row_templates[position]
-                        trace.append(b"".join((b'{"step":"item:', number, middle, dumps(show(names, scope, row)),
-                                               passed_tail if passed else failed_tail)))
-                        continue
-                    step_record = {
+                    trace.append({
                         "step": f"item:{index + 1}:{step}",
                         "clause": clause,
                         "expression": expression.source,
                         "inputs": show(names, scope, row),
                         "result": passed if passed else f"{passed} — {exclude_uk or ''}".strip(),
-                    }
-                    trace.append(dumps(step_record) if encoded else step_record)
+                    })
                 if not included:
                     excluded.append((index + 1, "; ".join(reasons)))
                     continue
@@ -225,17 +201,13 @@ class Engine:
                 else:
                     value = self._run(items.formula, row_scope, context)
                 self._check_amount(value, context, f"item {index + 1}")
-                if encoded:
-                    trace.append(b'{"step":"item:%s%s%s,"result":%d}' % (
-                        number, item_amount, dumps(show(formula_shown, scope, row)), value))
-                else:
-                    trace.append({
-                        "step": f"item:{index + 1}:amount",
-                        "clause": version.amount_clause_uk,
-                        "expression": items.formula.source,
-                        "inputs": show(formula_shown, scope, row),
-                        "result": value,
-                    })
+                trace.append({
+                    "step": f"item:{index + 1}:amount",
+                    "clause": version.amount_clause_uk,
+                    "expression": items.formula.source,
+                    "inputs": show(formula_shown, scope, row),
+                    "result": value,
+                })
                 for position, flag in enumerate(items.flags):
                     held = rows_cel.flag(position, value) if rows_cel is not None else None
                     if held is None:  # not evaluated, or failed: again as a rule of its own, to name it
@@ -248,37 +220,30 @@ class Engine:
                 total += value
             scope = {**scope, "items_total": total}
             context.scope["items_total"] = total  # what the calculation shown to the citizen reads
-        for position, (name, expression) in enumerate(version.values):  # named intermediate amounts, after the items' total
+        for name, expression in version.values:  # named intermediate amounts, after the items' total
             value = self._run(expression, scope, context)
             self._check_amount(value, context, f"value {name}")
-            if encoded:
-                head_, names = templates.values[position]
-                trace.append(b'%s%s,"result":%d}' % (head_, dumps(show(names, scope)), value))
-            else:
-                trace.append({
-                    "step": f"value:{name}",
-                    "clause": version.amount_clause_uk,
-                    "expression": expression.source,
-                    "inputs": show(shown(expression, dates), scope),
-                    "result": value,
-                })
+            trace.append({
+                "step": f"value:{name}",
+                "clause": version.amount_clause_uk,
+                "expression": expression.source,
+                "inputs": show(shown(expression, dates), scope),
+                "result": value,
+            })
             scope[name] = context.scope[name] = value  # the formula, flags and the citizen's calculation read it
         amount = self._run(version.formula, scope, context)
         self._check_amount(amount, context, "amount")
-        trace.append(self._amount_step(context, scope, amount, {"items_total": scope.get("items_total")}, encoded))
+        trace.append(self._amount_step(context, scope, amount, {"items_total": scope.get("items_total")}))
         return amount
 
     @staticmethod
-    def _amount_step(context: Context, scope: dict[str, Any], amount: int, extra: dict[str, Any] | None,
-                     encoded: bool = False) -> Any:
-        inputs = show(context.vplan.formula_shown, scope, extra)
-        if encoded:
-            return b'%s%s,"result":%d}' % (context.vplan.templates.amount, dumps(inputs), amount)
+    def _amount_step(context: Context, scope: dict[str, Any], amount: int, extra: dict[str, Any] | None
+                     ) -> dict[str, Any]:
         return {
             "step": "amount",
             "clause": context.version.amount_clause_uk,
             "expression": context.vplan.amount_expression,
-            "inputs": inputs,
+            "inputs": show(context.vplan.formula_shown, scope, extra),
             "result": amount,
         }
 
@@ -305,7 +270,7 @@ class Engine:
         """The decision record; ``encoded``: its constant parts as written JSON (``records.fragment``),
         for ``to_json`` only (the model is validated from the plain record)."""
         context = self.scopes.context(application, as_of, None)
-        conditions, eligible, _, reasons = self._evaluate(context, application, encoded)
+        conditions, eligible, _, reasons = self._evaluate(context, application)
         spec = context.program.spec
         if eligible:
             explanation = eligible_sentence(spec.title.uk, spec.legal_basis.act_uk, spec.legal_basis.clause_uk)
@@ -317,7 +282,7 @@ class Engine:
             **head("EligibilityDecided", "eligibility", application, context.period),
             "eligible": eligible,
             "rules": context.vplan.rules_json if encoded else context.vplan.rules,
-            "conditions": listed(conditions) if encoded else conditions,
+            "conditions": conditions,
             "derived": {name: context.scope[name] for name in spec.history},
             "parameters": context.parameters_json if encoded else list(context.parameters),
             "explanation_uk": explanation,
@@ -339,19 +304,18 @@ class Engine:
         encoded: bool = False,
         reasons: list[str] | None = None,
     ) -> dict[str, Any]:
-        """``conditions``: records, models (the calculation stage's) or written (``records.listed``);
-        ``reasons``: the failed ones' parts of a refusal, if known (else read from ``conditions``)."""
+        """``conditions``: records, or models (the calculation stage's); ``reasons``: the failed ones' parts of a refusal, if known (else read from ``conditions``)."""
         program = context.program
         spec = program.spec
-        trace: list[Any] = []
+        trace: list[dict[str, Any]] = []
         amount = 0
         if eligible:
             if computed is not None:
                 self._check_amount(computed, context, "amount")
                 amount = computed
-                trace.append(self._amount_step(context, context.scope, amount, None, encoded))
+                trace.append(self._amount_step(context, context.scope, amount, None))
             else:
-                amount = self._amount(context, trace, encoded)
+                amount = self._amount(context, trace)
             for flag in context.version.flags:  # after the amount: a flag may read items_total
                 self._flag(flag, context.scope, context, None)
             calculation = context.version.calculation
@@ -376,7 +340,7 @@ class Engine:
             "rules": context.vplan.rules_json if encoded else context.vplan.rules,
             "conditions": conditions,
             "parameters": context.parameters_json if encoded else list(context.parameters),
-            "trace": listed(trace) if encoded else trace,
+            "trace": trace,
             "explanation_uk": explanation,
             "application": application,
             "operator": {
@@ -389,11 +353,10 @@ class Engine:
     def _decide_record(self, application: ApplicationSubmitted, as_of: dt.date | None, record: bool,
                        encoded: bool = False) -> dict[str, Any]:
         context = self.scopes.context(application, as_of, None)
-        conditions, eligible, computed, reasons = self._evaluate(context, application, encoded)
+        conditions, eligible, computed, reasons = self._evaluate(context, application)
         if eligible and record:
             self.history.record(self.grant_for(application))
-        return self._entitlement_record(context, application, listed(conditions) if encoded else conditions,
-                                        eligible, computed, encoded, reasons)
+        return self._entitlement_record(context, application, conditions, eligible, computed, encoded, reasons)
 
     def _calculate_record(self, eligibility: EligibilityDecided, as_of: dt.date | None,
                           encoded: bool = False) -> dict[str, Any]:

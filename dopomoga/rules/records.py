@@ -8,7 +8,6 @@ the event's bytes, byte for byte what ``model_dump_json()`` of that model gives
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import orjson
@@ -63,24 +62,6 @@ def to_json(data: dict[str, Any]) -> bytes:
     the same field order, compact separators, UTF-8 unescaped, dates ISO, UTC as ``Z``.
     """
     return orjson.dumps(data, default=_fields, option=orjson.OPT_UTC_Z)
-
-
-#: ``dumps(value)``: a part of a decision as ``to_json`` writes it there (orjson writes a value the same
-#: wherever it is); a ``functools.partial``, so a call costs no Python frame.
-dumps = functools.partial(orjson.dumps, default=_fields, option=orjson.OPT_UTC_Z)
-
-
-def listed(pieces: list[bytes]) -> orjson.Fragment:
-    """A JSON array of written pieces (conditions, trace steps), for ``to_json`` to copy."""
-    return orjson.Fragment(b"[" + b",".join(pieces) + b"]")
-
-
-def record_head(**constant: Any) -> bytes:
-    """The written start of a record whose first fields are constant, up to the next field's value:
-    ``record_head(id="age", clause="...", expression="...", next="inputs")`` is
-    ``{"id":"age","clause":"...","expression":"...","inputs":`` (a template filled per decision)."""
-    following = constant.pop("next")
-    return dumps(constant)[:-1] + b"," + dumps(following) + b":"
 
 
 def fragment(value: Any) -> orjson.Fragment:

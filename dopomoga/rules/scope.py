@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dopomoga.errors import ApplicationError
-from dopomoga.explain_uk import granted_tail, refusal_reason
+from dopomoga.explain_uk import granted_tail
 from dopomoga.periods import bounds, date_to_int, int_to_date
 from dopomoga.rules.expressions import Expression
 from dopomoga.rules.facts import Fact, declared_facts, typed_facts
@@ -39,7 +39,7 @@ from dopomoga.rules.programs import (
     Program,
     ProgramError,
 )
-from dopomoga.rules.records import dumps, fragment, record_head
+from dopomoga.rules.records import fragment
 from dopomoga.rules.windows import history_count
 from schemas.events import ApplicationSubmitted, ParameterUse, RulesRef
 
@@ -70,33 +70,6 @@ class VersionPlan:
     #: item formula shows
     row_checks: tuple[tuple[Any, ...], ...] = ()
     item_formula_shown: Shown = ()
-    #: Byte templates of the decision's constant parts (``Templates``), for the encoded path.
-    templates: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class Templates:
-    """A rule version's decision parts written once, as bytes; each decision fills in only the values
-    (what the condition or step read, its result). ``to_json`` of the record with these pieces gives
-    byte for byte what writing the records themselves gives (tests/core/test_encoded.py).
-
-    - ``conditions``: per condition, aligned with ``VersionPlan.conditions``: the written record up to
-      its inputs (``{"id":…,"clause":…,"expression":…,"inputs":``), its end when it passed and when it
-      failed, and the failed condition's part of the refusal (``explain_uk.refusal_reason``);
-    - ``frequency``: the same for the program's frequency limit (``None`` without one);
-    - ``amount``: the amount step up to its inputs; ``values``: each named value's step up to its inputs,
-      with the names it shows;
-    - ``rows``: per row check (aligned with ``VersionPlan.row_checks``), the step after ``item:<n>``
-      up to its inputs, and its end when the row passes and when it fails; ``item_amount``: the same
-      for a row's amount step.
-    """
-
-    conditions: tuple[tuple[bytes, bytes, bytes, str], ...]
-    frequency: tuple[bytes, bytes, bytes, str] | None
-    amount: bytes
-    values: tuple[tuple[bytes, Shown], ...]
-    rows: tuple[tuple[bytes, bytes, bytes], ...]
-    item_amount: bytes
 
 
 class Context:
@@ -237,8 +210,7 @@ class ScopeBuilder:
             row_checks=_row_checks(version.items, version.amount_clause_uk, dates) if version.items else (),
             item_formula_shown=shown(version.items.formula, dates) if version.items else (),
         )
-        vplan = dataclasses.replace(vplan, rules_json=fragment(vplan.rules), sources_json=fragment(vplan.sources),
-                                    templates=_templates(program, version, vplan, dates))
+        vplan = dataclasses.replace(vplan, rules_json=fragment(vplan.rules), sources_json=fragment(vplan.sources))
         self._version_plans[version] = vplan
         return vplan
 
@@ -356,39 +328,6 @@ class ScopeBuilder:
         result = (values, tuple(used), missing, tuple(pending))
         self._parameter_cache[key] = result
         return result
-
-
-_PASSED = b',"passed":true,"refusal_uk":null}'
-_ROW_PASSED = b',"result":true}'
-
-
-def _condition_template(id_: str, clause: str, expression: str, refusal: str | None) -> tuple[bytes, bytes, bytes, str]:
-    return (record_head(id=id_, clause=clause, expression=expression, next="inputs"), _PASSED,
-            b',"passed":false,"refusal_uk":' + dumps(refusal) + b"}", refusal_reason(refusal, clause))
-
-
-def _step_template(step: str, clause: str, expression: str) -> bytes:
-    """A trace step's written start after ``{"step":"item:<n>`` (``step`` starts with ``:``), up to its inputs."""
-    return dumps(step)[1:] + b"," + record_head(clause=clause, expression=expression, next="inputs")[1:]
-
-
-def _templates(program: Program, version: CompiledVersion, vplan: VersionPlan, dates: frozenset[str]) -> Templates:
-    limit = program.spec.frequency.limit
-    clause = version.amount_clause_uk
-    items = version.items
-    return Templates(
-        conditions=tuple(_condition_template(c.id, c.clause_uk, c.expression.source, c.refusal_uk)
-                         for c, _ in vplan.conditions),
-        frequency=None if limit is None else _condition_template("frequency_limit", limit.clause_uk,
-                                                                 "prior_grants == 0", limit.refusal_uk),
-        amount=record_head(step="amount", clause=clause, expression=vplan.amount_expression, next="inputs"),
-        values=tuple((record_head(step=f"value:{name}", clause=clause, expression=expression.source, next="inputs"),
-                      shown(expression, dates)) for name, expression in version.values),
-        rows=tuple((_step_template(f":{step}", check_clause, expression.source), _ROW_PASSED,
-                    b',"result":' + dumps(f"False — {exclude_uk or ''}".strip()) + b"}")
-                   for step, check_clause, expression, exclude_uk, _ in vplan.row_checks),
-        item_amount=_step_template(":amount", clause, items.formula.source) if items else b"",
-    )
 
 
 def _row_checks(items: CompiledItems, amount_clause: str, dates: frozenset[str]) -> tuple[tuple[Any, ...], ...]:
