@@ -50,9 +50,16 @@ def head(event_type: str, stage: str, application: ApplicationSubmitted, period:
 
 def _fields(value: Any) -> dict[str, Any]:
     """orjson's hook for a nested pydantic model (application, rules, parameters): its fields."""
-    if isinstance(value, BaseModel):
+    kind = type(value)
+    if kind in _MODELS:  # a set lookup: cheaper than isinstance through pydantic's metaclass
         return value.__dict__
-    raise TypeError(f"cannot write {type(value).__name__} in a decision")
+    if isinstance(value, BaseModel):
+        _MODELS.add(kind)
+        return value.__dict__
+    raise TypeError(f"cannot write {kind.__name__} in a decision")
+
+
+_MODELS: set[type] = set()  # the model classes ``_fields`` has written
 
 
 def to_json(data: dict[str, Any]) -> bytes:
