@@ -51,6 +51,7 @@ assert tuple(f.name for f in fields(ClaimRow))[:22] == (
     "reason_code", "coefficient", "revision", "context", "entitlement", "carried_from", "holder",
 ), "ClaimRow's fields changed: update LeanPolicy.submit_lean"
 _ARRIVAL = attrgetter("arrival_seq")
+_CARRIED = attrgetter("carried_from")
 _ONE = Fraction(1)
 _ZERO = Fraction(0)
 
@@ -133,7 +134,7 @@ class MemoryTx(MonthWalk):
         if not queue:
             return []
         claims = sorted(queue.values(), key=_ARRIVAL)  # FIFO; payables of earlier years first (stable sort)
-        if any(c.carried_from for c in claims):
+        if any(map(_CARRIED, claims)):
             claims.sort(key=lambda c: c.carried_from == 0)
         return claims
 
