@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import io
 import multiprocessing
 import sys
@@ -393,7 +394,15 @@ def file_parts(path: Path, block: int = 1 << 20, size: int = 1000) -> Iterator[t
 
 def _decide_part(first: int, part: list[str] | FileSlice, as_of: dt.date | None,
                  recompute: frozenset[str] | None) -> list[tuple[int, list[_Side | None]]]:
-    return _decide_chunk(first, part if type(part) is list else part.lines(), as_of, recompute)
+    """A worker's chunk; the cyclic collector paused meanwhile (a chunk makes no cycles worth scanning
+    for: ~2 % of a worker's time on the bench; it runs again between chunks)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _decide_chunk(first, part if type(part) is list else part.lines(), as_of, recompute)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def lean_batch(
