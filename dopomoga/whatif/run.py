@@ -304,8 +304,9 @@ def _run_memory(base: Catalog, scenario: Scenario, applications: Path, allocatio
     collecting = gc.isenabled()
     gc.disable()  # a million claims and grants, no cycles among them: the collector's scans would cost ~20 %
     try:
+        redone: list[str] = []
         _feed(budgets, counts, errors, done, lean_batch([base, scen_catalog], applications, workers=workers,
-                                                        recompute=None if full else recomputed), progress)
+                                                        recompute=None if full else recomputed), progress, redone)
         if progress is not None:
             progress("baseline", done[0] % 2000)
             progress("scenario", done[1])
@@ -319,13 +320,17 @@ def _run_memory(base: Catalog, scenario: Scenario, applications: Path, allocatio
         if collecting:
             gc.enable()
     return _sides(scenario, recomputed, lines, (base_claims, base_months, errors[0], counts[0]),
-                  (scen_claims, scen_months, errors[1], counts[1]))
+                  (scen_claims, scen_months, errors[1], counts[1]), redone)
 
 
 def _feed(budgets: tuple[MemoryBudget, MemoryBudget], counts: tuple[Counter[str], Counter[str]], errors: list[int],
-          done: list[int], decided: Iterator[tuple[int, list[Any]]], progress: Progress | None) -> None:
-    """Each side's lean decisions into its budget, in input order."""
+          done: list[int], decided: Iterator[tuple[int, list[Any]]], progress: Progress | None,
+          redone: list[str] | None = None) -> None:
+    """Each side's lean decisions into its budget, in input order. ``redone``: gets the application id of
+    each baseline decision the scenario decided again (every claim of a recomputed program is among them)."""
     for _, sides in decided:
+        if redone is not None and sides[1] is not None and sides[0][1] is not None:
+            redone.append(sides[0][1].application_id)
         for index, outcome in enumerate(sides):
             if outcome is None:
                 continue
@@ -344,13 +349,23 @@ def _feed(budgets: tuple[MemoryBudget, MemoryBudget], counts: tuple[Counter[str]
 
 def _sides(scenario: Scenario, recomputed: frozenset[str], lines: BudgetLines,
            base: tuple[dict[str, Claim], list[NeedRow], int, Counter[str]],
-           scen: tuple[dict[str, Claim], list[NeedRow], int, Counter[str]]) -> tuple[Side, Side, frozenset[str]]:
-    """Both sides; programs not recomputed keep the baseline's outcomes on the scenario's side."""
+           scen: tuple[dict[str, Claim], list[NeedRow], int, Counter[str]],
+           redone: list[str] | None = None) -> tuple[Side, Side, frozenset[str]]:
+    """Both sides; programs not recomputed keep the baseline's outcomes on the scenario's side.
+    ``redone``: application ids among which are all the baseline's claims of recomputed programs
+    (then the baseline's claims are copied whole and only those looked at)."""
     base_claims, base_months, base_errors, base_counts = base
     scen_claims, scen_months, scen_errors, scen_counts = scen
     base_months = sorted(base_months, key=_month_key)
     # Programs not recomputed: the scenario's outcomes are the baseline's (same rules, money, claims).
-    merged = {k: v for k, v in base_claims.items() if v.program_id not in recomputed}
+    if redone is None:
+        merged = {k: v for k, v in base_claims.items() if v.program_id not in recomputed}
+    else:
+        merged = dict(base_claims)
+        for app_id in redone:
+            claim = merged.get(app_id)
+            if claim is not None and claim.program_id in recomputed:
+                del merged[app_id]
     merged.update(scen_claims)
     keys = {lines.holder(p) for p in recomputed}  # a month row is a budget key's: a program or a line holder
     months = sorted([r for r in base_months if r.program_id not in keys]
