@@ -305,7 +305,7 @@ def _run_memory(base: Catalog, scenario: Scenario, applications: Path, allocatio
     gc.disable()  # a million claims and grants, no cycles among them: the collector's scans would cost ~20 %
     try:
         redone: list[str] = []
-        _feed(budgets, counts, errors, done, lean_batch([base, scen_catalog], applications, workers=workers,
+        _feed(budgets, counts, errors, done, lean_batch([base, scen_catalog], Path(applications), workers=workers,
                                                         recompute=None if full else recomputed), progress, redone)
         if progress is not None:
             progress("baseline", done[0] % 2000)
