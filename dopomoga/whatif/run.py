@@ -39,7 +39,7 @@ from dopomoga.budget.ledger import BudgetLedger, NeedRow
 from dopomoga.budget.lines import BudgetLines
 from dopomoga.budget.memory import MemoryBudget
 from dopomoga.rules.batch import decide_batch, default_workers
-from dopomoga.rules.lean import lean_batch
+from dopomoga.rules.lean import lean_batch, text_lines
 from dopomoga.rules.programs import Catalog
 from dopomoga.whatif.scenario import Scenario
 from schemas.events import AllocationSet, EntitlementCalculated
@@ -116,12 +116,6 @@ def recomputed_programs(scenario: Scenario, base: Catalog, lines: BudgetLines | 
     return frozenset(needed)
 
 
-def _lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as source:
-        for line in source:
-            yield line.rstrip("\n")
-
-
 def decide_side(catalog: Catalog, applications: Path, folder: Path, *, keep: Callable[[int], bool] | None = None,
                 workers: int | None = None, progress: Progress | None = None,
                 label: str = "decide") -> tuple[dict[int, str], Counter[str], int]:
@@ -134,7 +128,7 @@ def decide_side(catalog: Catalog, applications: Path, folder: Path, *, keep: Cal
     programs: dict[int, str] = {}
     counts: Counter[str] = Counter()
     errors = 0
-    numbered = ((n, line) for n, line in enumerate(_lines(applications), start=1))
+    numbered = ((n, line) for n, line in enumerate(text_lines(applications), start=1))
     wanted = (line if keep is None or keep(n) else "" for n, line in numbered)  # blank lines are skipped
     sinks: dict[str, BinaryIO] = {}
     try:
