@@ -79,6 +79,9 @@ class MemoryTx(MonthWalk):
         self.awaiting: dict[str, tuple[str, ...]] = {}  # held claim -> the parameters it awaits
         self.open: dict[tuple[str, str, str], dict[str, ClaimRow]] = {}  # (holder, district, month) -> claims
         self.deferred: dict[_Key, dict[str, ClaimRow]] = {}  # deferred claims of a budget key's year
+        #: budget key -> the reason every deferred claim of it not carried from an earlier year has
+        #: (payables: "payable"); no entry when not known (LeanPolicy.release may then stop early)
+        self.deferred_reason: dict[_Key, str] = {}
 
     def start(self, occurred_at: Any) -> None:
         self.seq += 1
@@ -189,6 +192,7 @@ class LeanPolicy(BudgetPolicy):
     def __init__(self, catalog: Catalog, lines: BudgetLines | None = None):
         super().__init__(catalog, lines)
         self._holders: dict[str, str] = {}  # program -> budget key (the lines do not change during a run)
+        self._no_refuse: dict[str, bool] = {}  # budget key -> no program of it refuses when short
 
     def emit(self, tx: Any, claim: ClaimRow, *, status: str, final: bool, payout: int,
              coefficient: Fraction | None, reason: str, explanation: str) -> None:
@@ -204,6 +208,8 @@ class LeanPolicy(BudgetPolicy):
         claim.reason_code = reason
         if not same:  # it counts in its month's totals and indexes exactly as before: nothing to take back or add
             tx.account(claim, 1)
+        if status == "deferred":
+            _deferred_with(tx, claim, reason)
 
     def refuse(self, tx: Any, claim: ClaimRow, reason: str, available: int | None = None,
                explanation: str | None = None) -> None:
@@ -253,10 +259,18 @@ class LeanPolicy(BudgetPolicy):
         plan = tx.plan(holder, district, year)
         spent = tx.spent(holder, district, year)
         short = "no_appropriation" if plan is None or sum(plan) == 0 else "budget_exhausted"
+        key = (holder, district, year)
+        # Behind the first claim that stays deferred nothing changes when no program of the key refuses
+        # when short (no claim's `ahead` matters) and every queued claim already has the reason it would
+        # get again: stop there (what is left would only count a revision of the claims the close moved).
+        settled = tx.deferred_reason.get(key) == short and self._never_refuses(holder)
         specs: dict[str, BudgetSpec | None] = {}
         blocked = False
+        complete = True
         ahead = 0
         for claim in queue:
+            if blocked and settled:
+                break
             program_id = claim.program_id
             if program_id in specs:
                 spec = specs[program_id]
@@ -266,6 +280,7 @@ class LeanPolicy(BudgetPolicy):
                 except LedgerError:
                     spec = specs[program_id] = None
             if spec is None:
+                complete = False
                 continue
             if blocked and spec.when_short != "refuse" and claim.status == "deferred" \
                     and claim.reason_code == ("payable" if claim.carried_from else short):
@@ -285,6 +300,22 @@ class LeanPolicy(BudgetPolicy):
             if now_blocked:
                 ahead += claim.claimed_kop
             blocked = now_blocked or blocked
+        else:
+            if complete:  # every queued claim walked: each has the reason it got now
+                tx.deferred_reason[key] = short
+
+    def _never_refuses(self, holder: str) -> bool:
+        """No program of the budget key refuses when short (``when_short: refuse``)."""
+        found = self._no_refuse.get(holder)
+        if found is None:
+            found = True
+            for program_id in self.lines.members(holder):
+                try:
+                    found = found and self.budget_spec(program_id).when_short != "refuse"
+                except LedgerError:
+                    continue
+            self._no_refuse[holder] = found
+        return found
 
     def _settle_pro_rata(self, tx: Any, pending: Any, pool: int, plan: tuple[int, ...] | None) -> tuple[int, str]:
         result, outcomes = pro_rata_outcomes(pending, pool, plan)
@@ -353,6 +384,20 @@ def _settle_new(tx: MemoryTx, claim: ClaimRow, status: str, final: bool, payout:
     claim.coefficient = coefficient
     claim.reason_code = reason
     tx.account(claim, 1)
+    if status == "deferred":
+        _deferred_with(tx, claim, reason)
+
+
+def _deferred_with(tx: MemoryTx, claim: ClaimRow, reason: str) -> None:
+    """A claim was deferred with ``reason``: forget its budget key's common reason if it differs."""
+    if claim.carried_from:
+        if reason == "payable":
+            return
+    else:
+        key = (claim.holder, claim.district, claim.year)
+        if tx.deferred_reason.get(key) == reason:
+            return
+    tx.deferred_reason.pop((claim.holder, claim.district, claim.year), None)
 
 
 class MemoryBudget:

@@ -54,9 +54,9 @@ def _varied(tmp_path: Path) -> Catalog:
 
 
 def _both(catalog: Catalog, lines: list[str], allocations: list, closes_after: dict[int, list[tuple[str, str]]],
-          db: Path, amend_after: dict[int, list] | None = None) -> tuple[tuple, tuple]:
+          db: Path, amend_after: dict[int, list] | None = None, close: bool = True) -> tuple[tuple, tuple]:
     """Run both budgets on the same inputs; each one's (claims, need report). ``amend_after``:
-    allocation commands applied after the claim of that index."""
+    allocation commands applied after the claim of that index; ``close``: every month closed at the end."""
     traced = [d for _, d, _ in decide_lines(Engine(catalog), lines) if d is not None]
     lean = [s[0][1] for _, s in lean_batch([catalog], lines, workers=1) if s[0][1] is not None]
     assert [(d.application_id, d.eligible, d.amount_kop) for d in traced] == \
@@ -83,7 +83,7 @@ def _both(catalog: Catalog, lines: list[str], allocations: list, closes_after: d
                 for district in districts:
                     ledger.apply(period_closed(program_id, period, district or None, closed_by="test"))
                     memory.close(program_id, period, district or None, closed_by="test")
-        for program_id, district, year in sorted(budgets, key=lambda b: (b[0], b[1] or "", b[2])):
+        for program_id, district, year in sorted(budgets, key=lambda b: (b[0], b[1] or "", b[2])) if close else ():
             for month in range(1, 13):
                 period = f"{year}-{month:02d}"
                 when = dt.datetime(year, month, 28, 23, 59, tzinfo=dt.UTC)
@@ -146,6 +146,33 @@ def test_a_cut_allocation_refuses_the_queued_claims_of_refuse_when_short_program
     assert memory == sql
     reasons = [(status, reason) for status, _, _, reason, *_ in sql[0].values()]
     assert {("refused", "budget_exhausted"), ("paid", "within_allocation"), ("deferred", "payable")} <= set(reasons)
+
+
+def test_queued_claims_take_the_new_reason_when_an_amendment_takes_the_money_away_and_gives_it_back(tmp_path):
+    """Claims wait for December's money; a third of the way the year's allocation is amended to nothing
+    (the queue's reason becomes no_appropriation), two thirds of the way back to the full amount
+    (budget_exhausted, and paid at the closes): as in the ledger, claim by claim."""
+    lines = EXAMPLES.read_text(encoding="utf-8").splitlines()
+    december = [a.model_copy(update={"plan": MonthlyPlan(kind="december")}) for a in ALLOCATIONS]
+
+    def amended(name: str, share: int) -> list:
+        return [allocation_set(program_id=a.program_id, year=a.year, annual_kop=a.annual_kop * share // 10,
+                               plan=MonthlyPlan(kind="december"), amendment_id=f"{name}-{a.program_id}-{a.year}",
+                               legal_reference="тест", district=a.district) for a in ALLOCATIONS]
+
+    amendments = {len(lines) // 3: amended("none", 0), 2 * len(lines) // 3: amended("back", 3)}
+    sql, memory = _both(CATALOG, lines, december, {}, tmp_path / "n.sqlite", amend_after=amendments)
+    assert memory == sql
+    reasons = {(status, reason) for status, _, _, reason, *_ in sql[0].values()}
+    assert {("paid", "within_allocation"), ("deferred", "payable")} <= reasons, reasons
+    # and before any close, where the queue's reasons are still to be seen
+    for amend in ({len(lines) // 3: amendments[len(lines) // 3]}, amendments):
+        sql, memory = _both(CATALOG, lines, december, {}, tmp_path / f"o-{len(amend)}.sqlite", amend_after=amend,
+                            close=False)
+        assert memory == sql
+        reasons = {(status, reason) for status, _, _, reason, *_ in sql[0].values()}
+        wanted = ("deferred", "no_appropriation") if len(amend) == 1 else ("deferred", "budget_exhausted")
+        assert wanted in reasons, reasons
 
 
 _RUNS = itertools.count()
