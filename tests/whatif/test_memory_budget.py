@@ -199,7 +199,14 @@ def _allocations(draw, programs: list[str]):
 @given(st.data())
 def test_the_memory_budget_equals_the_sql_ledger_on_generated_applications_and_allocations(tmp_path, data):
     catalog = CATALOG if data.draw(st.booleans()) else _varied(tmp_path)
-    apps = data.draw(st.lists(applications(), min_size=1, max_size=40))
+    drawn = data.draw(st.lists(applications(), min_size=1, max_size=40))
+    # An id repeated with the same application is a replay (both take the first); repeated with another
+    # application the SQL ledger refuses it (input_conflict) where the memory budget takes the first as a
+    # replay - a known difference (docs/whatif.md), so such repeats are not generated here.
+    first: dict[str, object] = {}
+    apps = [a for a in drawn
+            if first.setdefault(a.application_id, a.model_dump(exclude={"occurred_at"})) ==
+            a.model_dump(exclude={"occurred_at"})]
     lines = [app.model_dump_json() for app in apps]
     allocations = data.draw(_allocations(sorted({a.program_id for a in apps})))
     early = data.draw(st.integers(min_value=0, max_value=len(lines)))
