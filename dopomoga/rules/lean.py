@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from dopomoga.errors import ApplicationError
 from dopomoga.rules.batch import chunks, default_workers, in_order, parse_error, rule_error, start_worker
 from dopomoga.rules.engine import MAX_KOP, Engine
+from dopomoga.rules.expressions import CEL_ERRORS
 from dopomoga.rules.history import Grant, InMemoryHistory
 from dopomoga.rules.intake import parse_application
 from dopomoga.rules.programs import Catalog
@@ -94,7 +95,7 @@ def _fast(engine: Engine, application: ApplicationSubmitted, as_of: dt.date | No
             raise _Fallback
         try:
             values = combined.run(scope)
-        except (TypeError, RuntimeError, ValueError):
+        except CEL_ERRORS:
             raise _Fallback from None
         eligible = all(values[: len(version.conditions)])
         limit = spec.frequency.limit
@@ -125,7 +126,7 @@ def _amount(version: Any, scope: dict[str, Any], missing: dict[str, str]) -> int
         for row in scope.get(items.of, []):
             try:
                 values = items.row.run({**scope, **row})
-            except (TypeError, RuntimeError, ValueError):
+            except CEL_ERRORS:
                 raise _Fallback from None
             if all(values[:checks]):
                 total += _int_amount(values[-1])
@@ -134,7 +135,7 @@ def _amount(version: Any, scope: dict[str, Any], missing: dict[str, str]) -> int
         raise _Fallback
     try:
         return _int_amount(version.formula.run(scope))
-    except (TypeError, RuntimeError, ValueError):
+    except CEL_ERRORS:
         raise _Fallback from None
 
 

@@ -15,8 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dopomoga.cli import decide_lines
+from dopomoga.errors import ApplicationError
 from dopomoga.rules.engine import Engine
-from dopomoga.rules.lean import Lean, lean_batch
+from dopomoga.rules.lean import Lean, lean_batch, lean_decide
+from schemas.events import ApplicationSubmitted
+from tests.core.test_encoded_more import WITH_ROWS
 from tests.core.test_engine_properties import CATALOG, applications
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "applications.jsonl"
@@ -122,3 +125,21 @@ def test_a_file_read_by_the_workers_in_byte_chunks_gives_what_its_lines_give(tmp
                                    recompute=frozenset(sorted(CATALOG.programs)[:5]))) == by_lines, (name, block)
         assert list(lean_batch([CATALOG], path, workers=1)) == list(lean_batch([CATALOG], expected, workers=1))
         assert sum(1 for _, sides in by_lines if sides[0][2] is not None) >= 1  # the bad line's error
+
+
+def test_an_item_row_whose_arithmetic_overflows_64_bits_is_the_traced_paths_evaluation_error_on_the_lean_path():
+    """cel-rust raises ``OverflowError`` when an integer leaves 64 bits: the lean path falls back to the
+    traced path, which names the failing rule (``evaluation_failed``), instead of crashing the what-if."""
+
+    reasons = set()
+    for app in WITH_ROWS:
+        facts = {name: [{field: 4_500_000_000_000_000_000 if type(v) is int else v for field, v in row.items()}
+                        for row in value]
+                 if type(value) is list and value and type(value[0]) is dict else value
+                 for name, value in app.facts.items()}
+        huge = ApplicationSubmitted.model_validate({**app.model_dump(), "facts": facts})
+        try:
+            lean_decide(Engine(CATALOG), huge)
+        except ApplicationError as exc:
+            reasons.add(exc.reason_code)
+    assert "evaluation_failed" in reasons
