@@ -33,6 +33,7 @@ from dopomoga.budget.policy import (
     BudgetPolicy,
     pro_rata_outcomes,
     queued_action,
+    short_reason,
 )
 from dopomoga.budget.reports import NeedRow, month_coefficient
 from dopomoga.budget.tx import OPEN_STATUSES, ClaimRow, MonthWalk, Sums, Year
@@ -232,7 +233,7 @@ class LeanPolicy(BudgetPolicy):
             spent[int(claim.budget_period[5:7]) - 1] += claim.claimed_kop
             self.pay(tx, claim)
             return False
-        reason = "no_appropriation" if plan is None or sum(plan) == 0 else "budget_exhausted"
+        reason = short_reason(plan)
         if action == "refuse":
             self.refuse(tx, claim, reason)
             return False
@@ -258,7 +259,7 @@ class LeanPolicy(BudgetPolicy):
         moved_ids = set(moved)
         plan = tx.plan(holder, district, year)
         spent = tx.spent(holder, district, year)
-        short = "no_appropriation" if plan is None or sum(plan) == 0 else "budget_exhausted"
+        short = short_reason(plan)
         key = (holder, district, year)
         # Behind the first claim that stays deferred nothing changes when no program of the key refuses
         # when short (no claim's `ahead` matters) and every queued claim already has the reason it would
@@ -365,7 +366,7 @@ class LeanPolicy(BudgetPolicy):
                 if action == "pay":
                     _settle_new(tx, claim, "paid", True, claim.claimed_kop, "1", "within_allocation")
                     return
-                short = "no_appropriation" if plan is None or sum(plan) == 0 else "budget_exhausted"
+                short = short_reason(plan)
                 if action == "refuse":
                     _settle_new(tx, claim, "refused", True, 0, "0", short)
                 else:

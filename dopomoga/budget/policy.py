@@ -319,7 +319,7 @@ class BudgetPolicy:
             spent[month - 1] += claim.claimed_kop
             self.pay(tx, claim)
             return False
-        reason = "no_appropriation" if no_money else "budget_exhausted"
+        reason = short_reason(plan)
         if action == "refuse":
             self.refuse(tx, claim, reason, year_room(plan, spent))
             return False
@@ -490,6 +490,12 @@ def _full_json(ent: EntitlementCalculated | EntitlementClaim) -> str:
     return ent.model_dump_json()
 
 
+def short_reason(plan: tuple[int, ...] | None) -> str:
+    """Why a claim the money does not cover is deferred or refused: no money planned for the year at all
+    (``no_appropriation``), or the planned money is spent (``budget_exhausted``)."""
+    return "no_appropriation" if plan is None or sum(plan) == 0 else "budget_exhausted"
+
+
 def queued_action(claimed: int, month: int, plan: tuple[int, ...] | None, spent: Sequence[int], spec: BudgetSpec,
                   *, blocked: bool, ahead: int = 0) -> str:
     """What a first-come claim gets now (pure): ``pay`` (it fits the year-to-date plan and nothing
@@ -519,13 +525,13 @@ def pro_rata_outcomes(pending: Sequence[ClaimRow], pool: int, plan: tuple[int, .
     else:
         result = pro_rata(pool, claims)
         shares = [result.coefficient] * len(claims)
-    no_money = plan is None or sum(plan) == 0
+    short = short_reason(plan)
     outcomes: list[tuple[ClaimRow, str, int, Fraction, str]] = []
     for claim, award, share in zip(pending, result.awards, shares, strict=True):
         if award == claim.claimed_kop:
             outcomes.append((claim, "paid", award, Fraction(1), "within_allocation"))
         elif award == 0:
-            outcomes.append((claim, "refused", 0, Fraction(0), "no_appropriation" if no_money else "budget_exhausted"))
+            outcomes.append((claim, "refused", 0, Fraction(0), short))
         else:
             outcomes.append((claim, "prorated", award, share, "prorated"))
     return result, outcomes
