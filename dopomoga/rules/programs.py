@@ -123,7 +123,7 @@ class Program:
             return 0
         try:
             value = self.priority.run(scope)
-        except (ApplicationError, TypeError, RuntimeError, ValueError, KeyError) as exc:
+        except (ApplicationError, KeyError, *CEL_ERRORS) as exc:
             raise LedgerError("priority_failed", f"program {self.id}: budget.priority: {exc}") from None
         if type(value) is not int:
             raise LedgerError("priority_failed", f"program {self.id}: budget.priority gave {value!r}, not an int")

@@ -10,14 +10,17 @@ of the hot path (the dated scope parts, the refusal reasons, the shown names) ar
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dopomoga.errors import ApplicationError
+from dopomoga.errors import ApplicationError, LedgerError
 from dopomoga.rules.engine import Engine
+from dopomoga.rules.expressions import compile_expression
 from schemas.events import ApplicationSubmitted
 from tests.core.test_encoded import _assert_same, _example_applications
 from tests.core.test_engine_properties import CATALOG
@@ -91,3 +94,13 @@ def test_an_item_row_whose_arithmetic_overflows_64_bits_is_an_evaluation_error_n
                 if "overflow" in str(exc):
                     assert exc.reason_code == "evaluation_failed"
     assert "evaluation_failed" in reasons
+
+
+def test_a_budget_priority_whose_arithmetic_overflows_64_bits_is_a_priority_failed_ledger_error():
+    """``Program.priority_class`` (the ledger's and the what-if's one evaluation of ``budget.priority``)
+    names an overflowing priority as ``priority_failed``, like any other priority it cannot evaluate."""
+    program = dataclasses.replace(next(iter(CATALOG.programs.values())),
+                                  priority=compile_expression("big * 2", "test priority", ["big"]))
+    with pytest.raises(LedgerError) as raised:
+        program.priority_class({"big": 2**63 - 1})
+    assert raised.value.reason_code == "priority_failed"
