@@ -110,16 +110,8 @@ def compare(baseline: Side, scenario: Side, top: int = 20) -> Comparison:
         b = base_claims.get(app_id, _MISSING)
         s = scen_claims.get(app_id, _MISSING)
         row = sums[b.program_id or s.program_id]
-        if b is s:  # a program not recomputed: the scenario's outcome is the baseline's own
-            pb = payable(b)
-            row[0] += pb > 0
-            row[1] += pb > 0
-            row[4] += b.entitled_kop if b.eligible else 0
-            row[5] += b.entitled_kop if b.eligible else 0
-            row[6] += pb
-            row[7] += pb
-            continue
-        pb, ps = payable(b), payable(s)
+        pb = payable(b)
+        ps = pb if s is b else payable(s)  # a program not recomputed: the scenario's outcome is the baseline's own
         row[0] += pb > 0
         row[1] += ps > 0
         row[2] += pb == 0 and ps > 0
