@@ -51,6 +51,11 @@ class InMemoryHistory:
         for grant in grants:
             self.record(grant)
 
+    @property
+    def empty(self) -> bool:
+        """No grant recorded (then every count is 0)."""
+        return not self._by_key
+
     def record(self, grant: Grant) -> None:
         by_key = self._by_key
         application_id = grant.application_id

@@ -84,12 +84,9 @@ def encoded_eligibility(data: dict[str, Any]) -> Encoded:
 
 
 def encoded_entitlement(data: dict[str, Any]) -> Encoded:
-    return Encoded(
-        data["application_id"],
-        data["program_id"],
-        data["period"],
-        data["eligible"],
-        data["amount_kop"],
-        data["budget_key"],
-        to_json(data),
-    )
+    # ``Encoded(...)`` without the NamedTuple's Python-level ``__new__`` (once per decision)
+    return _TUPLE_NEW(Encoded, (data["application_id"], data["program_id"], data["period"], data["eligible"],
+                                data["amount_kop"], data["budget_key"], to_json(data)))
+
+
+_TUPLE_NEW = tuple.__new__

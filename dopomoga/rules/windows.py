@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dopomoga.rules.history import Grant, GrantHistory
+from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
 from dopomoga.rules.programs import HistorySpec, Program
 from schemas.events import ApplicationSubmitted
 
@@ -28,6 +28,8 @@ def subject_keys(scope: str, application: ApplicationSubmitted) -> list[str]:
 
 
 def history_count(history: GrantHistory, program: Program, application: ApplicationSubmitted, spec: HistorySpec) -> int:
+    if type(history) is InMemoryHistory and history.empty:
+        return 0  # nothing granted yet (a batch worker's history, a run with record=False): every count is 0
     window = spec.window
     start = end = None
     period = None
