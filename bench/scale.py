@@ -117,7 +117,7 @@ def machine_cpu() -> tuple[float, float]:
     return busy / hz, idle / hz
 
 
-def run(replicas: int, n: int, server: str, catalog: Catalog, even: bool = False) -> dict:
+def run(replicas: int, n: int, server: str, catalog: Catalog, even: bool = False, profile: str | None = None) -> dict:
     from services.eligibility.adapters.sql_history import ensure_schema
     from services.migrate import migrate_ledger
     from tests.databases import create_database, drop_database
@@ -151,6 +151,8 @@ def run(replicas: int, n: int, server: str, catalog: Catalog, even: bool = False
                            "PYTHONUNBUFFERED": "1", "DOPOMOGA_DB": labelled(url, label),
                            "DOPOMOGA_HISTORY_DB": labelled(url, label),
                            f"DOPOMOGA_METRICS_PORT_{name.upper()}": str(ports[label])}
+                    if profile and name == "budget":
+                        env["DOPOMOGA_PROFILE"] = str(Path(profile) / f"r{replicas}-{label}.prof")
                     supervisor.add(ServiceProcess(label, SERVICE_BY_NAME[name].module, env, Path(tmp) / f"{label}.log"))
             with supervisor, Registry(broker.bootstrap) as registry, Watcher(broker.bootstrap) as watcher:
                 for program in PROGRAMS:
@@ -184,6 +186,8 @@ def run(replicas: int, n: int, server: str, catalog: Catalog, even: bool = False
                              for label in ports if label.startswith("budget")}
                 work = {k: consumed(p) - seen0[k] for k, p in ports.items()}
                 restarts = sum(s.restarts for s in supervisor.services)
+                if profile:
+                    time.sleep(2.5)  # the budget replicas' profiles are written every second
     finally:
         drop_database(server, url)
     return {"replicas": replicas, "ok": ok, "rate": len(ids) / elapsed, "cpu": cpu, "work": work, "n": len(ids),
@@ -199,6 +203,9 @@ def main() -> None:
     parser.add_argument("--even", action="store_true",
                         help="each program equally often (default: the seed's recipient counts: one budget key "
                              "gets about 80 %% of the applications, and is the serial stage)")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="profile every budget replica (cProfile, CPU time) into DIR/r<R>-budget-<i>.prof "
+                             "(DOPOMOGA_PROFILE): where the serial stage's CPU goes; the profiler inflates it")
     parser.add_argument("--today", type=float, default=1061.0,
                         help="today's throughput to compare with (README: bench/pipeline.py, one replica on local "
                              "SQLite, median of five runs: 1 061/s)")
@@ -206,7 +213,7 @@ def main() -> None:
     if not args.pg:
         sys.exit("give --pg URL or DOPOMOGA_TEST_PG (deploy/test-postgres.sh prints one)")
     catalog = Catalog.load()
-    results = [run(r, args.n, args.pg, catalog, args.even) for r in args.replicas]
+    results = [run(r, args.n, args.pg, catalog, args.even, args.profile) for r in args.replicas]
     cores = os.cpu_count() or 1
     mix = "equally often" if args.even else "mixed as the seed's recipient counts"
     print(f"\n## Scale-out benchmark ({args.n} applications of {len(PROGRAMS)} first-come programs {mix}, {cores} cores, "

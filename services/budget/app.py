@@ -5,7 +5,8 @@ co-partitioned by budget key, so one consumer handles a budget in order. At-leas
 a replayed entitlement or command makes the ledger return the decisions it already
 took, which are re-published unchanged (same decision ids; consumers dedupe on them).
 
-Entitlements are taken a batch at a time (``stream.take_events``) and submitted with
+Entitlements are taken a batch at a time (``services.platform.lean``: straight from the
+consumer, no Faust stream) and submitted with
 ``submit_many`` in one ledger transaction. If the batch fails (say one entitlement
 raises ``LedgerError``), nothing of it is kept and it is redone one by one, so only the
 failing entitlement is dead-lettered, exactly as before.
@@ -138,7 +139,10 @@ def decide_entitlements(messages: list[tuple[bytes | None, Source]]) -> list[lis
     return [out or [] for out in outputs]
 
 
-service.agent(ENTITLEMENTS, batch_handler=decide_entitlements, after_batch=after_batch)
+# lean: the entitlements' records go from the consumer to the batch handler without Faust's
+# per-record stream machinery (services/platform/lean.py; the budget's hot key is the
+# pipeline's serial stage, issue 15); budget commands are few and keep the stream path
+service.agent(ENTITLEMENTS, batch_handler=decide_entitlements, after_batch=after_batch, lean=True)
 service.agent(BUDGET_COMMANDS, on_command, after_batch=after_batch)
 
 

@@ -20,6 +20,7 @@ from aiokafka.partitioner import murmur2
 
 from services.platform.config import ServiceSettings
 from services.platform.eager import DopomogaApp
+from services.platform.lean import LeanBatches
 from services.platform.lifecycle import install_stop_deadline
 from services.platform.observability import (
     CONSUMER_LAG,
@@ -246,31 +247,62 @@ class StreamService:
         after_batch: Callable[[], Awaitable[None] | None] | None = None,
         *,
         batch_handler: BatchHandler | None = None,
+        lean: bool = False,
     ) -> Any:
         """Register an agent (concurrency 1) on ``topic``: ``handler`` runs on each message, or
-        ``batch_handler`` on each batch (returning each message's outputs, in order)."""
+        ``batch_handler`` on each batch (returning each message's outputs, in order).
+
+        ``lean``: take the topic's records in batches straight from the consumer
+        (``services.platform.lean``) instead of through a Faust stream; same guarantees
+        (records acked only after their batch's outputs are acknowledged), less CPU per record."""
         assert (handler is None) != (batch_handler is None), "one of handler / batch_handler"
         source_topic = raw_topic(self.app, topic)
         service = self
         outbox = Outbox(self.app)
         self._consumed[topic] = EVENTS_CONSUMED.labels(self.name, topic)
+        name = f"{self.name}_{topic.replace('-', '_')}"
+
+        async def done(result: Awaitable[None] | None) -> None:
+            if result is not None:
+                await result
+
+        if lean:
+            batches = LeanBatches(self.app, topic, service.cfg.batch_size, service.cfg.batch_within_s)
+            self.app.lean_topics[topic] = batches  # the consumer's drain loop delivers to it
+            self.app.topics.add(source_topic)  # subscribed and acked like an agent's topic
+
+            async def lean_loop() -> None:
+                consumer = service.app.consumer
+                try:
+                    async for messages in batches.batches():
+                        await service._process_batch(topic, messages, outbox, handler, batch_handler)
+                        for message in messages:  # only now: their outputs are acknowledged
+                            consumer.ack(message)
+                        if after_batch is not None:
+                            await done(after_batch())
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a defect in the loop itself: exit, the input replays
+                    service.log.error("lean_loop_failed", topic=topic, error_type=type(exc).__name__, where=_frames(exc))
+                    os._exit(70)
+
+            lean_loop.__name__ = name
+            return self.app.task(lean_loop)
 
         async def process(stream: faust.StreamT) -> None:
             async for events in take_batches(stream, service.cfg.batch_size, service.cfg.batch_within_s):
-                await service._process_batch(topic, events, outbox, handler, batch_handler)
+                await service._process_batch(topic, [event.message for event in events], outbox, handler, batch_handler)
                 if after_batch is not None:
-                    result = after_batch()
-                    if result is not None:
-                        await result
+                    await done(after_batch())
 
-        process.__name__ = f"{self.name}_{topic.replace('-', '_')}"
+        process.__name__ = name
         return self.app.agent(source_topic, name=process.__name__, concurrency=1)(process)
 
     async def _process_batch(
-        self, topic: str, events: list, outbox: Outbox, handler: Handler | None, batch_handler: BatchHandler | None
+        self, topic: str, messages: list, outbox: Outbox, handler: Handler | None, batch_handler: BatchHandler | None
     ) -> None:
-        """Decide a batch and send its outputs; return only once the broker has acknowledged them all."""
-        messages = [event.message for event in events]
+        """Decide a batch of messages (Faust ``Message``: value, partition, offset, timestamp, tp)
+        and send its outputs; return only once the broker has acknowledged them all."""
         self._consumed[topic].inc(len(messages))
         latency = self._latency
         if handler is not None:
@@ -383,4 +415,24 @@ class StreamService:
         # events scan the batch, not everything loaded (bench/pipeline.py: see docs/streaming.md).
         gc.collect()
         gc.freeze()
+        profile = os.environ.get("DOPOMOGA_PROFILE")
+        if profile:
+            self._profile(profile)
         worker.execute_from_commandline()
+
+    def _profile(self, path: str) -> None:
+        """``DOPOMOGA_PROFILE=path``: profile this process (cProfile, CPU time: waits are not in it)
+        and write the stats to ``path`` every second (the last dump before the process stops is the
+        profile; ``pstats`` reads it). For finding where a service's CPU goes (bench/scale.py
+        ``--profile``); the profiler's overhead inflates every part, so read shares, not costs."""
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)
+
+        async def dump() -> None:
+            profiler.disable()  # dump_stats disables it too; enabled again below
+            profiler.dump_stats(path)
+            profiler.enable()
+
+        self.app.timer(1.0)(dump)
+        profiler.enable()
