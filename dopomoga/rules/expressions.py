@@ -24,6 +24,7 @@ Functions available to every program (each a named, exact integer operation):
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -86,7 +87,49 @@ class Expression:
     def __post_init__(self) -> None:
         object.__setattr__(self, "bound_functions", tuple((name, FUNCTIONS[name]) for name in self.functions))
 
+    #: results by the values read (``run``'s memo; see there): never compared, copied or shown
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: [calls, hits] since the memo was last judged; ``memo_off`` once it did not pay
+    memo_stats: list[int] = field(default_factory=lambda: [0, 0], compare=False, repr=False)
+    memo_off: list[bool] = field(default_factory=lambda: [not MEMO], compare=False, repr=False)
+
     def run(self, scope: dict[str, Any]) -> Any:
+        """The expression's value with ``scope``'s values of the names it reads.
+
+        Memoised: CEL is pure and so are the helper functions, so the value depends only on the
+        values read. The key is those values with their types (``True == 1`` in Python, not in CEL),
+        a name absent from the scope as a marker of its own; a value that cannot be a key (a list of
+        rows, a map) is never memoised. An expression whose memo hits less than a quarter of its
+        calls (over ``MEMO_JUDGED`` calls: values that rarely repeat, a date of birth say) stops
+        memoising in this process; the memo is emptied at ``MEMO_MAX`` entries. A failing evaluation
+        is not memoised (it fails again, with the same error). Lists and maps are returned as copies."""
+        if self.memo_off[0]:
+            return self._execute(scope)
+        values = tuple([scope.get(name, _ABSENT) for name in self.variables])
+        key = (values, tuple(map(type, values)))
+        stats = self.memo_stats
+        stats[0] += 1
+        try:
+            found = self.memo.get(key, _ABSENT)
+        except TypeError:  # an unhashable value: rows, a map
+            found = key = None
+        if found is not _ABSENT and key is not None:
+            stats[1] += 1
+            return _copy(found)
+        result = self._execute(scope)
+        if stats[0] >= MEMO_JUDGED:
+            if stats[1] * 4 < stats[0]:
+                self.memo_off[0] = True
+                self.memo.clear()
+                return result
+            stats[0] = stats[1] = 0
+        if key is not None:
+            if len(self.memo) >= MEMO_MAX:
+                self.memo.clear()
+            self.memo[key] = _copy(result)
+        return result
+
+    def _execute(self, scope: dict[str, Any]) -> Any:
         binding = {name: scope[name] for name in self.variables if name in scope}
         for name in self.sizes:
             # Only the length is read: bind a list of as many zeros, which cel-rust converts in
@@ -97,6 +140,19 @@ class Expression:
         if self.bound_functions:
             binding.update(self.bound_functions)
         return self.program.execute(binding)
+
+
+def _copy(value: Any) -> Any:
+    """A list or map result as a new one (a caller may change what it got), anything else as it is."""
+    kind = type(value)
+    return list(value) if kind is list else dict(value) if kind is dict else value
+
+
+#: ``DOPOMOGA_CEL_MEMO=off`` turns every expression's memo off (benchmarks compare both ways)
+MEMO = os.environ.get("DOPOMOGA_CEL_MEMO", "on") != "off"
+_ABSENT = object()  # a name the scope does not have (a key of its own), or no memo entry
+MEMO_JUDGED = 2048  # calls after which an expression's memo is judged (and every as many after)
+MEMO_MAX = 65536  # entries at which an expression's memo is emptied
 
 
 _ZEROS: dict[int, list[int]] = {}
