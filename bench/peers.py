@@ -17,6 +17,12 @@ seconds of its own process (``time.process_time``), so other work on a shared ma
 distort the ratios; ``dopomoga_batch_2_workers`` (three processes) in CPU seconds of the parent and
 its workers together (``resource.getrusage``), its wall time printed beside.
 
+``dopomoga_json_traced`` is the CLI's serial path (``dopomoga.rules.batch.decide_lines``: lines read a
+few dozen at a time, then decided with trace, explanation and the event's bytes); like the peers'
+modes, which keep no response, each decision's bytes are handed on and let go (eligibility and amount
+kept for the check). As in the CLI, the collector is kept off the rules and the input
+(``gc.freeze()`` after the setup).
+
 ``dopomoga_lean_json`` is the what-if's lean path (``dopomoga.rules.lean.lean_decide``: the same
 compiled CEL and amounts, no trace, explanation or event bytes) from the JSON line, validated as
 every Dopomoga mode is (the identifiers' checksums, the IBAN; JSON lines are read by
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import os
 import resource
@@ -43,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dopomoga.errors import ApplicationError  # noqa: E402
-from dopomoga.rules.batch import decide_batch  # noqa: E402
+from dopomoga.rules.batch import chunks, decide_batch, decide_lines  # noqa: E402
 from dopomoga.rules.engine import Engine  # noqa: E402
 from dopomoga.rules.intake import parse_application  # noqa: E402
 from dopomoga.rules.lean import lean_decide  # noqa: E402
@@ -88,18 +95,25 @@ def cases(catalog: Catalog, n: int) -> list[str]:
     return lines
 
 
+def _handed_on(decisions) -> list[tuple[bool, int]]:
+    """Each decision's bytes handed on, as the CLI writes them and moves to the next line (the peers' modes
+    keep no response either): eligibility and amount kept for the check, the bytes let go."""
+    return [(decision.eligible, decision.amount_kop) for decision in decisions if decision.json]
+
+
 def dopomoga_modes(catalog: Catalog, lines: list[str]):
     engine = Engine(catalog)
     parsed = [ApplicationSubmitted.model_validate_json(line) for line in lines]
 
-    def json_traced():
-        return [engine.decide_encoded(parse_application(line), record=False) for line in lines]
+    def json_traced():  # the CLI's serial path: lines parsed a few dozen at a time, then decided (batch.decide_lines)
+        return _handed_on(decision for first, part in chunks(lines, 500)
+                          for _, decision, _ in decide_lines(engine, first, part, record=False))
 
     def encoded():
-        return [engine.decide_encoded(application, record=False) for application in parsed]
+        return _handed_on(engine.decide_encoded(application, record=False) for application in parsed)
 
     def batch():
-        return [d for _, d, _ in decide_batch(catalog, lines, workers=2)]
+        return _handed_on(d for _, d, _ in decide_batch(catalog, lines, workers=2))
 
     def lean_json():  # the what-if's lean path: the same CEL and amounts, no trace, explanation or bytes
         return [lean_decide(engine, parse_application(line)) for line in lines]
@@ -125,7 +139,11 @@ def main() -> None:
     catalog = Catalog.load()
     lines = cases(catalog, args.n)
     modes = dopomoga_modes(catalog, lines)
-    expected = [(d.eligible, d.amount_kop) for d in modes["dopomoga_json_traced"]()]
+    expected = modes["dopomoga_json_traced"]()
+    if modes["dopomoga_decide_encoded"]() != expected:
+        raise SystemExit("decide_encoded on the parsed applications disagrees with the JSON-line path")
+    gc.collect()
+    gc.freeze()  # as the CLI does: the rules and the input live for the whole run, out of the collector's scans
     for lean_mode in ("dopomoga_lean_json", "dopomoga_lean_parsed"):
         if [(d.eligible, d.amount_kop) for d in modes[lean_mode]()] != expected:
             raise SystemExit(f"{lean_mode} disagrees with the traced path")

@@ -71,15 +71,45 @@ def history_keys(engine: Engine, application: ApplicationSubmitted) -> tuple[str
 
 
 def _parsed(first: int, lines: list[str]) -> Iterator[tuple[int, ApplicationSubmitted | None, dict[str, Any] | None]]:
-    """Each non-blank line's number with its application, or the error that it does not parse."""
+    """Each non-blank line's number with its application, or the error that it does not parse.
+
+    Read ``AHEAD`` lines at a time before any of them is decided: the intake's code and then the
+    engine's, each over a few dozen lines, cost less CPU than the two alternating line by line
+    (measured on the peer programs: 10-17 % less per decision; docs/architecture.md, "Where the
+    time goes")."""
+    for start in range(0, len(lines), AHEAD):
+        yield from _parse_part(first + start, lines[start:start + AHEAD])
+
+
+AHEAD = 32  # lines parsed before they are decided (``_parsed``)
+
+
+def _parse_part(first: int, lines: list[str]) -> list[tuple[int, ApplicationSubmitted | None, dict[str, Any] | None]]:
+    parsed = []
     for offset, line in enumerate(lines):
         if not line.strip():
             continue
         number = first + offset
         try:
-            yield number, parse_application(line), None
+            parsed.append((number, parse_application(line), None))
         except ValidationError as exc:
-            yield number, None, parse_error(number, exc)
+            parsed.append((number, None, parse_error(number, exc)))
+    return parsed
+
+
+def decide_lines(engine: Engine, first: int, lines: list[str], as_of: dt.date | None = None,
+                 record: bool = True) -> Iterator[Outcome]:
+    """A chunk of JSON lines decided by ``engine`` in this process, in order: what the batch path yields
+    for each (``(line_no, Encoded, None)`` or ``(line_no, None, error)``); ``first``: the first line's
+    number. Lines are parsed ``AHEAD`` at a time, then decided (``_parsed``)."""
+    for number, application, error in _parsed(first, lines):
+        if application is None:
+            yield number, None, error
+            continue
+        try:
+            yield number, engine.decide_encoded(application, as_of=as_of, record=record), None
+        except ApplicationError as exc:
+            yield number, None, rule_error(number, application, exc)
 
 
 def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None) -> list[_Worked]:
@@ -198,11 +228,4 @@ def _traced(engine: Engine, number: int, line: str, as_of: dt.date | None, grant
 
 
 def _serial(engine: Engine, first: int, part: list[str], as_of: dt.date | None) -> Iterator[Outcome]:
-    for number, application, error in _parsed(first, part):
-        if application is None:
-            yield number, None, error
-            continue
-        try:
-            yield number, engine.decide_encoded(application, as_of=as_of, record=True), None
-        except ApplicationError as exc:
-            yield number, None, rule_error(number, application, exc)
+    return decide_lines(engine, first, part, as_of, record=True)
