@@ -27,7 +27,8 @@ class ServiceSettings:
 def settings(service: str) -> ServiceSettings:
     """DOPOMOGA_BROKER (kafka://host:port), DOPOMOGA_APP_PREFIX (unique ids per test run),
     DOPOMOGA_VAR (state directory), DOPOMOGA_METRICS_PORT_<SERVICE> (0 = off),
-    DOPOMOGA_BATCH / DOPOMOGA_BATCH_WITHIN (stream.take batching)."""
+    DOPOMOGA_BATCH / DOPOMOGA_BATCH_WITHIN (batch size and window), each also per service
+    (DOPOMOGA_BATCH_WITHIN_BUDGET, ...), which wins."""
     spec = SERVICE_BY_NAME[service]
     prefix = os.environ.get("DOPOMOGA_APP_PREFIX", "")
     port_env = os.environ.get(metrics_port_variable(service))
@@ -39,9 +40,14 @@ def settings(service: str) -> ServiceSettings:
         app_id=prefix + spec.group,
         var_dir=var_dir,
         metrics_port=port or None,
-        batch_size=int(os.environ.get("DOPOMOGA_BATCH", "500")),
-        batch_within_s=float(os.environ.get("DOPOMOGA_BATCH_WITHIN", "0.02")),
+        batch_size=int(_per_service("DOPOMOGA_BATCH", service, "500")),
+        batch_within_s=float(_per_service("DOPOMOGA_BATCH_WITHIN", service, "0.02")),
     )
+
+
+def _per_service(variable: str, service: str, default: str) -> str:
+    """``<variable>_<SERVICE>`` (one service's own), else ``<variable>``, else ``default``."""
+    return os.environ.get(f"{variable}_{service.upper()}") or os.environ.get(variable) or default
 
 
 def metrics_port_variable(service: str) -> str:
