@@ -58,6 +58,8 @@ _PAYMENT_KEYS = frozenset(Payment.model_fields)
 _ID_KINDS = frozenset(("rnokpp", "passport", "edrpou"))
 _CHANNELS = frozenset(("bank", "post", "my_transfer", "treasury"))
 _TZ: dict[int, TzInfo] = {}
+_ZULU = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z").fullmatch
+_UTC = _TZ[0] = TzInfo(0)
 
 
 # ``_build`` writes each model's fields in this order (checked here, at import)
@@ -163,6 +165,9 @@ def _date(value: Any) -> dt.date:
 def _timestamp(value: Any) -> dt.datetime:
     if type(value) is not str:
         raise _Unsure
+    if len(value) == 20 and _ZULU(value):  # the usual form, UTC to the second: no groups to take apart
+        naive = dt.datetime.fromisoformat(value[:19])  # ValueError (hour 24, 30 February) -> pydantic
+        return _COMBINE(naive, naive.time(), _UTC)
     match = _TIMESTAMP(value)
     if match is None:
         raise _Unsure
@@ -174,7 +179,10 @@ def _timestamp(value: Any) -> dt.datetime:
     tz = _TZ.get(offset)
     if tz is None:
         tz = _TZ[offset] = TzInfo(offset)
-    return naive.replace(tzinfo=tz)
+    return _COMBINE(naive, naive.time(), tz)  # ``naive.replace(tzinfo=tz)``, in half the time
+
+
+_COMBINE = dt.datetime.combine
 
 
 def _identifier_field(value: Any) -> str:
