@@ -50,7 +50,7 @@ from dopomoga.rules.expressions import CEL_ERRORS, FUNCTIONS, Expression
 from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
 from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems
 from dopomoga.rules.records import Encoded, encoded_eligibility, encoded_entitlement, head
-from dopomoga.rules.scope import Context, ScopeBuilder, show, shown
+from dopomoga.rules.scope import Context, ScopeBuilder, VersionPlan, show, shown
 from dopomoga.rules.windows import grant_for, history_count
 from schemas.events import (
     SCHEMA_VERSION,
@@ -323,7 +323,7 @@ class Engine:
             calculation = context.version.calculation
             explanation = granted_sentence(
                 amount, spec.frequency.kind, context.period, context.vplan.granted_tail,
-                render_calculation(calculation, context.scope) if calculation else None,
+                _calculation(context.vplan, calculation, context.scope) if calculation else None,
             )
             if context.excluded:
                 explanation += " " + excluded_rows_sentence(context.excluded)
@@ -469,6 +469,25 @@ class _RowsCel:
             return program.execute(context)
         except CEL_ERRORS:
             return None
+
+
+def _calculation(vplan: VersionPlan, calculation: Any, scope: dict[str, Any]) -> str:
+    """``render_calculation(calculation, scope)``, remembered per rule version by the values it shows
+    (with their types: ``True == 1``, but they are written differently); a month's rate, a fixed payment
+    repeat, and writing the sums costs more than the lookup."""
+    values = tuple([scope.get(name) for name in vplan.calculation_names])
+    key = (values, tuple(map(type, values)))
+    memo = vplan.calculation_memo
+    try:
+        text = memo.get(key)
+    except TypeError:  # a value that cannot be a key (a list)
+        return render_calculation(calculation, scope)
+    if text is None:
+        text = render_calculation(calculation, scope)
+        if len(memo) >= 4096:
+            memo.clear()
+        memo[key] = text
+    return text
 
 
 def _raise_flag(flag: CompiledFlag, context: Context, item: int | None) -> None:

@@ -70,6 +70,9 @@ class VersionPlan:
     #: item formula shows
     row_checks: tuple[tuple[Any, ...], ...] = ()
     item_formula_shown: Shown = ()
+    #: the names the version's ``calculation_uk`` shows, and its sentences by their values (``engine._calculation``)
+    calculation_names: tuple[str, ...] = ()
+    calculation_memo: dict[Any, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
 
 class Context:
@@ -209,6 +212,7 @@ class ScopeBuilder:
             sources=_sources(program, version),
             row_checks=_row_checks(version.items, version.amount_clause_uk, dates) if version.items else (),
             item_formula_shown=shown(version.items.formula, dates) if version.items else (),
+            calculation_names=tuple(name for _, name, _ in version.calculation or () if name is not None),
         )
         vplan = dataclasses.replace(vplan, rules_json=fragment(vplan.rules), sources_json=fragment(vplan.sources))
         self._version_plans[version] = vplan
