@@ -152,7 +152,7 @@ def _copy(value: Any) -> Any:
 MEMO = os.environ.get("DOPOMOGA_CEL_MEMO", "on") != "off"
 _ABSENT = object()  # a name the scope does not have (a key of its own), or no memo entry
 MEMO_JUDGED = 2048  # calls after which an expression's memo is judged (and every as many after)
-MEMO_MAX = 65536  # entries at which an expression's memo is emptied
+MEMO_MAX = 2048  # entries at which an expression's memo is emptied (measured: 1.8 MiB for 12 values and 13 results)
 
 
 _ZEROS: dict[int, list[int]] = {}
