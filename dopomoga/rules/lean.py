@@ -35,7 +35,15 @@ import orjson
 from pydantic import ValidationError
 
 from dopomoga.errors import ApplicationError
-from dopomoga.rules.batch import chunks, default_workers, in_order, parse_error, rule_error, start_worker
+from dopomoga.rules.batch import (
+    _parsed,
+    chunks,
+    default_workers,
+    in_order,
+    parse_error,
+    rule_error,
+    start_worker,
+)
 from dopomoga.rules.engine import MAX_KOP, Engine
 from dopomoga.rules.expressions import CEL_ERRORS
 from dopomoga.rules.history import Grant, InMemoryHistory
@@ -260,14 +268,8 @@ def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None,
                   recompute: frozenset[str] | None) -> list[tuple[int, list[_Side | None]]]:
     """Each non-blank line's decision under each side's catalog (later sides only where ``_wanted``)."""
     out: list[tuple[int, list[_Side | None]]] = []
-    for offset, line in enumerate(lines):
-        if not line.strip():
-            continue
-        number = first + offset
-        try:
-            application = parse_application(line)
-        except ValidationError as exc:
-            error = parse_error(number, exc)
+    for number, application, error in _parsed(first, lines):  # a few dozen lines parsed, then decided
+        if application is None:
             out.append((number, [(None, error, None, ())] * len(_ENGINES)))
             continue
         first_side = _decide_one(_ENGINES[0], _COUNTED[0], number, application, as_of)
