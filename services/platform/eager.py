@@ -128,7 +128,8 @@ class EagerConsumer(aiokafka_driver.Consumer):
                             if sink is None:
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
                             elif self.flow_active and not suspended() and flow_control_active():
-                                sink.deliver(self, message)
+                                if sink.deliver(self, message):  # full: wait for room, or a rebalance
+                                    await self.wait_first(sink.wait_room(), self.suspend_flow.wait())
                             # else: a rebalance suspended the flow; as a stream's delivery, the record
                             # is not taken, and the seek to the committed offset before the flow
                             # resumes reads it again

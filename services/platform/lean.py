@@ -31,9 +31,8 @@ consumer's bookkeeping rather than a second one:
   Faust's consumer (``_commit_offsets``).
 - **One partition in order**: records are appended in the order the drain loop sees them
   and batches are taken and processed one at a time (one task).
-- **Backpressure**: when more than ``2 x max_`` records wait, their partition stops being
-  fetched (``consumer.on_buffer_full``, as a full stream queue does) until fewer than
-  ``max_`` wait.
+- **Backpressure**: when ``2 x max_`` records wait, the drain loop waits until a batch is
+  taken (as it waits on a full stream queue); a rebalance ends that wait (``suspend_flow``).
 
 Faust is pinned (0.15.3): re-check ``Consumer._drain_messages``, ``ack`` and ``wait_empty``
 when upgrading.
@@ -57,30 +56,35 @@ class LeanBatches:
         self.topic = topic
         self.max = max_
         self.within = within
+        self._high = 2 * max_
         self.pending: deque = deque()
-        self._arrived: asyncio.Event | None = None
-        self._full: asyncio.Event | None = None
-        self._paused: set = set()
+        self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
+        self._room = asyncio.Event()
         self.dropped = 0  # records dropped at a rebalance (read again after the seek)
 
-    # -- called by the consumer's drain loop, synchronously -------------------------------
+    # -- called by the consumer's drain loop ----------------------------------------------
 
-    def deliver(self, consumer: Any, message: Any) -> None:
+    def deliver(self, consumer: Any, message: Any) -> bool:
         """Take a record (the flow is active: the drain loop checked). Tracked at once, so a
-        rebalance waits for it to be acked or dropped."""
+        rebalance waits for it to be acked or dropped. True when ``2 x max_`` records wait:
+        the drain loop then waits for room (``wait_room``) before it delivers another."""
         message.tracked = True
         consumer._unacked_messages.add(message)
         pending = self.pending
         pending.append(message)
         n = len(pending)
-        if n >= 2 * self.max and message.tp not in self._paused:
-            consumer.on_buffer_full(message.tp)  # stop fetching this partition for now
-            self._paused.add(message.tp)
-        if self._arrived is not None:
-            self._arrived.set()
-            if n >= self.max:
-                assert self._full is not None
-                self._full.set()
+        self._arrived.set()
+        if n >= self.max:
+            self._full.set()
+        return n >= self._high
+
+    async def wait_room(self) -> None:
+        """Until fewer than ``2 x max_`` records wait (as a full stream queue holds the drain loop;
+        pausing the partition instead left the fetcher in a long poll of the other partitions)."""
+        while len(self.pending) >= self._high:
+            self._room.clear()
+            await self._room.wait()
 
     # -- the batch loop -------------------------------------------------------------------
 
@@ -94,16 +98,6 @@ class LeanBatches:
         self.dropped += len(messages)
         notify(consumer._waiting_for_ack)  # a rebalance waiting in wait_empty looks again
 
-    def _resume(self, consumer: Any) -> None:
-        if self._paused and len(self.pending) < self.max:
-            assignment = consumer.assignment()
-            for tp in self._paused:
-                if tp in assignment:
-                    consumer.on_buffer_drop(tp)
-                else:
-                    consumer._buffered_partitions.discard(tp)
-            self._paused.clear()
-
     async def batches(self) -> AsyncIterator[list]:
         """Lists of at most ``max_`` records, in delivery order. A batch is taken once
         ``within`` seconds have passed since the previous one ended and a record waits, or
@@ -111,8 +105,7 @@ class LeanBatches:
         as with ``runtime.take_batches``). The caller acks a batch's records
         (``consumer.ack``) when it is done with them, before asking for the next batch."""
         loop = asyncio.get_running_loop()
-        arrived = self._arrived = asyncio.Event()
-        full = self._full = asyncio.Event()
+        arrived, full = self._arrived, self._full
         pending = self.pending
         consumer = self.app.consumer
         deadline = loop.time() + self.within
@@ -132,7 +125,7 @@ class LeanBatches:
                 dropped = list(pending)
                 pending.clear()
                 self._untrack(consumer, dropped)
-                self._resume(consumer)
+                self._room.set()
                 continue
             generation = self.app.consumer_generation_id
             batch, stale = [], []
@@ -141,7 +134,8 @@ class LeanBatches:
                 (batch if message.generation_id == generation else stale).append(message)
             if stale:  # fetched before the last rebalance: the seek after it reads them again
                 self._untrack(consumer, stale)
-            self._resume(consumer)
+            if len(pending) < self._high:
+                self._room.set()
             if batch:
                 yield batch
             deadline = loop.time() + self.within

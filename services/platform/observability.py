@@ -17,6 +17,9 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 EVENTS_CONSUMED = Counter(
     "dopomoga_events_consumed_total", "Events read from a topic", ["service", "topic"]
 )
+BATCHES = Counter(
+    "dopomoga_batches_total", "Input batches processed (events consumed / batches = the mean batch size)", ["service", "topic"]
+)
 EVENTS_PRODUCED = Counter(
     "dopomoga_events_produced_total", "Events written to a topic", ["service", "topic"]
 )

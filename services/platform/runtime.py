@@ -23,6 +23,7 @@ from services.platform.eager import DopomogaApp
 from services.platform.lean import LeanBatches
 from services.platform.lifecycle import install_stop_deadline
 from services.platform.observability import (
+    BATCHES,
     CONSUMER_LAG,
     DECISION_LATENCY,
     EVENTS_CONSUMED,
@@ -237,6 +238,7 @@ class StreamService:
         self.positions: dict[Any, int] = {}
         self.app.timer(1.0)(self._update_lag)
         self._consumed: dict[str, Any] = {}
+        self._batches: dict[str, Any] = {}
         self._produced = {name: EVENTS_PRODUCED.labels(self.name, name) for name in self.outputs}
         self._latency = DECISION_LATENCY.labels(self.name)
 
@@ -254,19 +256,21 @@ class StreamService:
 
         ``lean``: take the topic's records in batches straight from the consumer
         (``services.platform.lean``) instead of through a Faust stream; same guarantees
-        (records acked only after their batch's outputs are acknowledged), less CPU per record."""
+        (records acked only after their batch's outputs are acknowledged), less CPU per record.
+        ``DOPOMOGA_LEAN=0`` turns it off (the stream path, for comparison or as a fallback)."""
         assert (handler is None) != (batch_handler is None), "one of handler / batch_handler"
         source_topic = raw_topic(self.app, topic)
         service = self
         outbox = Outbox(self.app)
         self._consumed[topic] = EVENTS_CONSUMED.labels(self.name, topic)
+        self._batches[topic] = BATCHES.labels(self.name, topic)
         name = f"{self.name}_{topic.replace('-', '_')}"
 
         async def done(result: Awaitable[None] | None) -> None:
             if result is not None:
                 await result
 
-        if lean:
+        if lean and os.environ.get("DOPOMOGA_LEAN", "1") != "0":  # DOPOMOGA_LEAN=0: the stream path
             batches = LeanBatches(self.app, topic, service.cfg.batch_size, service.cfg.batch_within_s)
             self.app.lean_topics[topic] = batches  # the consumer's drain loop delivers to it
             self.app.topics.add(source_topic)  # subscribed and acked like an agent's topic
@@ -304,6 +308,7 @@ class StreamService:
         """Decide a batch of messages (Faust ``Message``: value, partition, offset, timestamp, tp)
         and send its outputs; return only once the broker has acknowledged them all."""
         self._consumed[topic].inc(len(messages))
+        self._batches[topic].inc()
         latency = self._latency
         if handler is not None:
             for m in messages:

@@ -13,6 +13,7 @@ import asyncio
 from typing import ClassVar
 
 import pytest
+from aiokafka.structs import TopicPartition
 from faust.types import TP, Message
 
 import services.platform.runtime as runtime
@@ -66,8 +67,9 @@ def service(monkeypatch, tmp_path):
 
 
 def record(offset: int, generation: int = 0, partition: int = 0) -> Message:
+    # as the aiokafka driver makes them: the message's tp is aiokafka's TopicPartition, not Faust's TP
     return Message(TOPIC, partition, offset, 0.0, 0, None, b"key", b"value-%d" % offset, None,
-                   tp=TP(TOPIC, partition), generation_id=generation)
+                   tp=TopicPartition(TOPIC, partition), generation_id=generation)
 
 
 async def settle() -> None:
@@ -143,26 +145,23 @@ def test_records_fetched_before_the_last_rebalance_are_not_decided(service):
     asyncio.run(main())
 
 
-def test_a_partition_with_too_many_waiting_records_stops_being_fetched_until_they_drain(service):
+def test_the_drain_loop_waits_while_two_batches_of_records_wait_and_goes_on_once_one_is_taken(service):
     async def main():
         handled: list = []
         svc, loop_task = service(handled)
         consumer, batches = svc.app.consumer, svc.app.lean_topics[TOPIC]
         svc.app.topics._acking_topics.add(TOPIC)
-        tp = TP(TOPIC, 0)
-        consumer._active_partitions = {tp}
-        consumer.assignment = lambda: {tp}
-        for offset in range(6):  # 2 x batch size, before the loop runs
-            batches.deliver(consumer, record(offset))
-        assert tp not in consumer._active_partitions  # fetching paused
+        full = [batches.deliver(consumer, record(offset)) for offset in range(6)]  # before the loop runs
+        assert full == [False] * 5 + [True]  # 2 x batch size: the drain loop must wait
+        room = asyncio.create_task(batches.wait_room())
+        await settle()
+        assert not room.done()
         task = asyncio.create_task(loop_task())
         await settle()
-        assert handled == [[0, 1, 2]]
-        assert tp not in consumer._active_partitions  # 3 still wait
+        assert handled == [[0, 1, 2]] and room.done()  # a batch taken: room again
         GatedOutbox.instances[0].acknowledged.set()
         await settle()
         assert handled == [[0, 1, 2], [3, 4, 5]]
-        assert tp in consumer._active_partitions  # none waits: fetching again
         task.cancel()
 
     asyncio.run(main())
