@@ -73,15 +73,15 @@ PROGRAMS = ["zhytomyr.honorary-citizens", "zhytomyr.chornobyl-travel", "zhytomyr
             "zhytomyr.burial-executor", "zhytomyr.fallen-defenders-families"]
 
 
-def consumed(port: int) -> float:
-    """Sum of dopomoga_events_consumed_total of one replica."""
+def consumed(port: int, metric: str = "dopomoga_events_consumed_total") -> float:
+    """Sum of dopomoga_events_consumed_total (or another counter) of one replica."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as response:
             text = response.read().decode()
     except OSError:
         return float("nan")
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("dopomoga_events_consumed_total{"))
+               if line.startswith(metric + "{"))
 
 
 def postgres_backends(url: str) -> dict[int, str]:
@@ -170,6 +170,7 @@ def run(replicas: int, n: int, server: str, catalog: Catalog, even: bool = False
                 cpu0 = {k: cpu_seconds(pid) for k, pid in processes.items()}
                 pg0 = {pid: cpu_seconds(pid) for pid in backends}
                 seen0 = {k: consumed(p) for k, p in ports.items()}
+                batches0 = {k: consumed(p, "dopomoga_batches_total") for k, p in ports.items()}
                 busy0, idle0 = machine_cpu()
                 load0 = os.getloadavg()[0]
                 started = time.time()
@@ -185,13 +186,14 @@ def run(replicas: int, n: int, server: str, catalog: Catalog, even: bool = False
                 pg_budget = {label: sum(v for pid, v in pg.items() if backends[pid] == label)
                              for label in ports if label.startswith("budget")}
                 work = {k: consumed(p) - seen0[k] for k, p in ports.items()}
+                batches = {k: consumed(p, "dopomoga_batches_total") - batches0[k] for k, p in ports.items()}
                 restarts = sum(s.restarts for s in supervisor.services)
                 if profile:
                     time.sleep(2.5)  # the budget replicas' profiles are written every second
     finally:
         drop_database(server, url)
     return {"replicas": replicas, "ok": ok, "rate": len(ids) / elapsed, "cpu": cpu, "work": work, "n": len(ids),
-            "pg_budget": pg_budget,
+            "pg_budget": pg_budget, "batches": batches,
             "restarts": restarts, "key_share": max(keys.values()) / len(apps), "wall": elapsed, "busy": busy1 - busy0, "idle": idle1 - idle0, "load": (load0, load1)}
 
 
@@ -263,7 +265,7 @@ def main() -> None:
           f"utilisation of the CPU other processes left it) measured at {last['replicas']} replicas. S, the serial "
           f"stage: one budget year is decided on one partition by one replica, one core at most, and its "
           f"PostgreSQL backend works under the budget's lock. The replica with the most budget events ({hot}, "
-          f"{last['work'][hot]:,.0f} events) spent {hot_cpu_ms:.2f} ms of CPU per event + {hot_pg_ms:.2f} ms in its "
+          f"{last['work'][hot]:,.0f} events in batches of {last['work'][hot] / max(last['batches'][hot], 1):.0f} on average) spent {hot_cpu_ms:.2f} ms of CPU per event + {hot_pg_ms:.2f} ms in its "
           f"backends = {serial_ms:.2f} ms (every budget replica and backend over every application: "
           f"{average_ms:.2f} ms); the largest budget key of this mix has {last['key_share']:.0%} of the "
           f"applications, so S = 1000 / ({serial_ms:.2f} x {last['key_share']:.2f}) = {key_cap:,.0f}/s with a "

@@ -8,6 +8,9 @@ working directory) and must FAIL. ``--baseline`` also runs the unmutated copy, w
 - ``at_most_once``: the batch loop acknowledges each event when it arrives instead of after its
   batch's outputs are on the broker, so offsets can be committed before the work is done and a
   kill loses what was acknowledged but not processed;
+- ``at_most_once_lean``: the same defect in the lean path the budget service takes its
+  entitlements by (``services/platform/lean.py``): each record acknowledged when the drain loop
+  delivers it;
 - ``no_limit``: the ledger finds money in every month (``available_in`` answers 10^15), so claims
   are paid regardless of the allocation.
 
@@ -39,6 +42,15 @@ MUTANTS: dict[str, list[tuple[str, str, str]]] = {
         ("services/platform/runtime.py",
          "            for event in batch:\n                await stream.ack(event)\n",
          "            pass  # MUTANT: nothing acknowledged after the batch\n"),
+    ],
+    "at_most_once_lean": [
+        ("services/platform/lean.py",
+         "        pending.append(message)\n",
+         "        pending.append(message)\n        consumer.ack(message)  # MUTANT: acknowledged on receipt\n"),
+        ("services/platform/runtime.py",
+         "                        for message in messages:  # only now: their outputs are acknowledged\n"
+         "                            consumer.ack(message)\n",
+         "                        pass  # MUTANT: nothing acknowledged after the batch\n"),
     ],
     "no_limit": [
         ("dopomoga/budget/allocation.py",
