@@ -73,6 +73,15 @@ assert ApplicationSubmitted.model_fields["period"].default is None
 assert all(Applicant.model_fields[name].default is None for name in ("birth_date", "household_id", "district"))
 assert Payment.model_fields["iban"].default is None
 _FACT_NAMES: set[str] = set()  # fact names seen to match ``_FACT_NAME`` (bounded)
+#: program ids and registries seen to pass their checks (a handful per run; bounded), each in its own set
+_PROGRAM_IDS: set[str] = set()
+_REGISTRIES: set[str] = set()
+
+
+def _seen(value: str, seen: set[str]) -> str:
+    if len(seen) < 4096:
+        seen.add(value)
+    return value
 _DATES: dict[str, dt.date] = {}  # ISO dates read (bounded)
 
 
@@ -220,7 +229,8 @@ def _fact(value: Any) -> None:
 def _build(data: Any, trusted: bool) -> ApplicationSubmitted:
     """The event, every field checked in the model's order (straight-line: the line's own key order
     matters only for the fields set, a set); any doubt raises ``_Unsure``."""
-    if type(data) is not dict or not data.keys() <= _EVENT_KEYS or not _EVENT_REQUIRED <= data.keys():
+    if type(data) is not dict or (data.keys() != _EVENT_KEYS  # every field given: the usual line
+                                  and (not data.keys() <= _EVENT_KEYS or not _EVENT_REQUIRED <= data.keys())):
         raise _Unsure
     get = data.get
     schema = get("schema_version", 1)
@@ -229,8 +239,10 @@ def _build(data: Any, trusted: bool) -> ApplicationSubmitted:
     if get("event_type", "ApplicationSubmitted") != "ApplicationSubmitted":
         raise _Unsure
     program_id = data["program_id"]
-    if type(program_id) is not str or len(program_id) > 96 or not _PROGRAM_ID(program_id):
-        raise _Unsure
+    if program_id not in _PROGRAM_IDS:  # (an unhashable value: TypeError -> pydantic)
+        if type(program_id) is not str or len(program_id) > 96 or not _PROGRAM_ID(program_id):
+            raise _Unsure
+        _seen(program_id, _PROGRAM_IDS)
     period = get("period")
     if period is not None and (type(period) is not str or not _PERIOD(period)):
         raise _Unsure
@@ -254,7 +266,8 @@ def _build(data: Any, trusted: bool) -> ApplicationSubmitted:
         "event_type": "ApplicationSubmitted",
         "application_id": _identifier_field(data["application_id"]),
         "program_id": program_id,
-        "registry": _identifier_field(data["registry"]),
+        "registry": registry if (registry := data["registry"]) in _REGISTRIES
+        else _seen(_identifier_field(registry), _REGISTRIES),
         "submitted_on": _date(data["submitted_on"]),
         "period": period,
         "applicant": _applicant(data["applicant"], trusted),
@@ -264,7 +277,8 @@ def _build(data: Any, trusted: bool) -> ApplicationSubmitted:
 
 
 def _applicant(value: Any, trusted: bool) -> Applicant:
-    if type(value) is not dict or not value.keys() <= _APPLICANT_KEYS or not _APPLICANT_REQUIRED <= value.keys():
+    if type(value) is not dict or (value.keys() != _APPLICANT_KEYS
+                                   and (not value.keys() <= _APPLICANT_KEYS or not _APPLICANT_REQUIRED <= value.keys())):
         raise _Unsure
     kind = value["id_kind"]
     if kind not in _ID_KINDS:

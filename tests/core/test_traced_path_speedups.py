@@ -3,7 +3,8 @@
 - ``batch.decide_lines`` reads lines ``AHEAD`` at a time before deciding them: the same outcomes,
   in the same order, with the grant history read and written in input order;
 - a count over an empty in-memory grant history is 0 without asking it, and one grant changes it;
-- a rule version's calculation sentence is remembered by the values it shows *and their types*.
+- a rule version's calculation sentence is remembered by the values it shows *and their types*;
+- the intake remembers the program ids and registries it has seen valid, each kind apart.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from dopomoga.errors import ApplicationError
 from dopomoga.explain_uk import render_calculation
 from dopomoga.rules import batch
 from dopomoga.rules.engine import Engine, _calculation
 from dopomoga.rules.intake import parse_application
 from dopomoga.rules.scope import VersionPlan
+from schemas.events import ApplicationSubmitted
 from tests.core.test_engine_properties import CATALOG
 from tests.factories import application
 
@@ -101,3 +106,17 @@ def test_a_calculation_remembered_by_its_values_tells_true_from_one():
 
     assert texts == [render_calculation(parts, scope) for scope in scopes]
     assert texts[0] != texts[1] and texts[0] == texts[3]
+
+
+def test_a_registry_seen_valid_is_still_refused_where_a_program_id_is_expected():
+    line = (EXAMPLES / "zhytomyr.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    data = json.loads(line)
+    assert "." not in data["registry"]  # not a program id's shape
+    parse_application(line)  # the intake has now seen this registry and this program id valid
+
+    as_program = json.dumps({**data, "program_id": data["registry"]}, ensure_ascii=False)
+    with pytest.raises(ValidationError) as refused:
+        parse_application(as_program)
+    assert refused.value.errors()[0]["loc"] == ("program_id",)
+    with pytest.raises(ValidationError):
+        ApplicationSubmitted.model_validate_json(as_program)
