@@ -51,7 +51,7 @@ def metric(port: int, name: str) -> float:
 
 
 def run(mode: str, raws: list[bytes], warm: list[bytes], ids: list[str], warm_ids: list[str], program: str,
-        server: str) -> dict:
+        server: str, profile: str | None = None) -> dict:
     from services.migrate import migrate_ledger
     from tests.databases import create_database, drop_database
 
@@ -66,6 +66,8 @@ def run(mode: str, raws: list[bytes], warm: list[bytes], ids: list[str], warm_id
                    "DOPOMOGA_APP_PREFIX": f"stage{os.getpid()}{mode}{time.monotonic_ns()}-",
                    "DOPOMOGA_DB": labelled(url, "budget-1"), "DOPOMOGA_METRICS_PORT_BUDGET": str(port),
                    "DOPOMOGA_LEAN": "1" if mode == "lean" else "0"}
+            if profile:  # cProfile of the service, CPU time (services.platform.runtime: DOPOMOGA_PROFILE)
+                env["DOPOMOGA_PROFILE"] = str(Path(profile) / f"budget-stage-{mode}-{time.time_ns()}.prof")
             supervisor = Supervisor()
             supervisor.add(ServiceProcess("budget-1", SERVICE_BY_NAME["budget"].module, env, Path(tmp) / "budget.log"))
             send = producer(broker.bootstrap)
@@ -94,6 +96,8 @@ def run(mode: str, raws: list[bytes], warm: list[bytes], ids: list[str], warm_id
                 batches = metric(port, "dopomoga_batches_total") - flushes0
                 load1 = os.getloadavg()[0]
                 restarts = supervisor.services[0].restarts
+                if profile:
+                    time.sleep(2.5)  # the profile is written every second
             send.close()
             if restarts or not ok:
                 kept = Path(tempfile.gettempdir()) / f"budget-stage-{mode}-{int(time.time())}.log"
@@ -113,6 +117,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["lean", "stream"], choices=["lean", "stream"])
     parser.add_argument("--program", default=HOT)
     parser.add_argument("--pg", default=os.environ.get("DOPOMOGA_TEST_PG"))
+    parser.add_argument("--profile", metavar="DIR", help="profile the service (cProfile, CPU time) into DIR")
     args = parser.parse_args()
     if not args.pg:
         sys.exit("give --pg URL or DOPOMOGA_TEST_PG (deploy/test-postgres.sh prints one)")
@@ -130,7 +135,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for _ in range(args.rounds):
         for mode in args.modes:
-            r = run(mode, raws, warm, ids, warm_ids, args.program, args.pg)
+            r = run(mode, raws, warm, ids, warm_ids, args.program, args.pg, args.profile)
             flag = ("" if r["ok"] else " (incomplete)") + (f" ({r['restarts']} restarts)" if r["restarts"] else "")
             print(f"| {r['mode']} | {r['rate']:,.0f}{flag} | {r['cpu']:.3f} · {r['pg']:.3f} · "
                   f"**{r['cpu'] + r['pg']:.3f}** | {r['batch']:.0f} | {r['load'][0]:.1f}→{r['load'][1]:.1f} |",

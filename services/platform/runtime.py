@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import struct
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, cast
 
 import faust
-from aiokafka.partitioner import murmur2
 
 from services.platform.config import ServiceSettings
 from services.platform.eager import DopomogaApp
@@ -93,9 +93,39 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
     )
 
 
+_M, _MASK = 0x5BD1E995, 0xFFFFFFFF
+_WORDS: dict[int, struct.Struct] = {}
+
+
+def murmur2_fast(data: bytes) -> int:
+    """Kafka's murmur2 (``aiokafka.partitioner.murmur2``: the same value for every input), reading the
+    key's 4-byte words in one ``struct`` call instead of byte by byte: about a quarter of the time
+    (12 µs a key there: 3 % of the budget's serial stage, issue 15)."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    words = _WORDS.get(length)
+    if words is None:
+        words = _WORDS[length] = struct.Struct(f"<{length >> 2}I")
+    for k in words.unpack_from(data):
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = length & 3
+    if tail:
+        end = length & ~3
+        if tail == 3:
+            h ^= data[end + 2] << 16
+        if tail >= 2:
+            h ^= data[end + 1] << 8
+        h = ((h ^ data[end]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
+
+
 def key_partition(key: bytes, partitions: int) -> int:
     """The partition of a key: murmur2, as Kafka's, aiokafka's and kafka-python's default partitioners."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return (murmur2_fast(key) & 0x7FFFFFFF) % partitions
 
 
 class Outbox:

@@ -108,6 +108,20 @@ def test_key_partition_matches_the_kafka_default_partitioner():
         assert key_partition(key, 4) == (kafka_python_murmur2(key) & 0x7FFFFFFF) % 4  # the registry's
 
 
+def test_the_fast_murmur2_equals_aiokafkas_for_keys_of_every_length_up_to_80_bytes():
+    import random
+
+    from aiokafka.partitioner import murmur2
+
+    from services.platform.runtime import murmur2_fast
+
+    rng = random.Random(15)
+    for length in range(81):
+        for _ in range(50):
+            key = rng.randbytes(length)
+            assert murmur2_fast(key) == murmur2(key)
+
+
 class _FakeProducer:
     """aiokafka's create_batch/send_batch surface; deliveries resolve when ``ack`` is called."""
 
