@@ -120,10 +120,15 @@ class MemoryTx(MonthWalk):
         self.open[(holder, district, claim.budget_period)].pop(app_id, None)  # as account(claim, -1)
         self.deferred[(holder, district, year)].pop(app_id, None)
         totals = self.years[(holder, district, year)]
-        totals.count(claim, -1)
+        # totals.count(claim, -1), then again as paid in full: the month's row has one claim less
+        # deferred and the amount more paid (its count and need stay: eligible either way)
+        month = int(claim.budget_period[5:7])
+        totals.touched.add(month)
+        row = totals.rows[month - 1]
+        row[4] -= 1
+        row[3] += claim.claimed_kop
         claim.status = "paid"
         claim.payout_kop = claim.claimed_kop
-        totals.count(claim, 1)
         claim.revision += 1
         claim.final = True
         claim.coefficient = "1"
@@ -269,6 +274,8 @@ class LeanPolicy(BudgetPolicy):
         blocked = False
         complete = True
         ahead = 0
+        last: tuple[int, bool] | None = None  # (month, carry_over) ``free`` was computed for
+        free = 0
         for claim in queue:
             if blocked and settled:
                 break
@@ -291,11 +298,18 @@ class LeanPolicy(BudgetPolicy):
                 continue
             if not blocked and short == "budget_exhausted" and claim.status == "deferred":
                 month = int(claim.budget_period[5:7])
-                if claim.claimed_kop <= available_in(month, plan, spent, spec.carry_over):  # type: ignore[arg-type]
-                    # settle_queued's "pay" (queued_action: not blocked, money planned, it fits), inline
+                if (month, spec.carry_over) != last:
+                    last = (month, spec.carry_over)
+                    free = available_in(month, plan, spent, spec.carry_over)  # type: ignore[arg-type]
+                if claim.claimed_kop <= free:
+                    # settle_queued's "pay" (queued_action: not blocked, money planned, it fits), inline.
+                    # Paying x in a month lowers what that month may still spend by exactly x (each
+                    # year-to-date difference from it on falls by x, none below 0 as x fitted).
                     spent[month - 1] += claim.claimed_kop
+                    free -= claim.claimed_kop
                     tx.pay_deferred(claim, "payable_paid" if claim.carried_from else "within_allocation")
                     continue
+            last = None  # settle_queued may change what is spent
             now_blocked = self.settle_queued(tx, claim, spec, plan, spent, blocked=blocked, ahead=ahead,
                                              announce=claim.application_id in moved_ids)
             if now_blocked:
