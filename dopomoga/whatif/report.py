@@ -102,16 +102,14 @@ def compare(baseline: Side, scenario: Side, top: int = 20) -> Comparison:
         ))
 
     sums: dict[str, list[int]] = defaultdict(lambda: [0] * 9)
+    shared: dict[str, list[int]] = defaultdict(lambda: [0] * 3)  # per program: recipients, entitled, payable
     changed: list[tuple[str, PersonRow]] = []
     base_claims, scen_claims = baseline.claims, scenario.claims
-    # Every application of either side, in any order: the sums do not depend on it, and the people are
-    # sorted below with the application id as the last key (as when they were collected in id order).
-    for app_id in (*base_claims, *(a for a in scen_claims if a not in base_claims)):
-        b = base_claims.get(app_id, _MISSING)
-        s = scen_claims.get(app_id, _MISSING)
+
+    def differ(app_id: str, b: Claim, s: Claim) -> None:
         row = sums[b.program_id or s.program_id]
         pb = payable(b)
-        ps = pb if s is b else payable(s)  # a program not recomputed: the scenario's outcome is the baseline's own
+        ps = payable(s)
         row[0] += pb > 0
         row[1] += ps > 0
         row[2] += pb == 0 and ps > 0
@@ -125,6 +123,32 @@ def compare(baseline: Side, scenario: Side, top: int = 20) -> Comparison:
             changed.append((app_id, PersonRow(s.payee or b.payee, b.program_id or s.program_id,
                                               s.period or b.period, b.status or "—", s.status or "—", pb, ps,
                                               ps - pb)))
+
+    # Every application of either side, in any order: the sums do not depend on it, and the people are
+    # sorted below with the application id as the last key. A claim the scenario shares with the
+    # baseline (a program not recomputed: the very same outcome) counts the same on both sides and
+    # changes nothing: it is summed once, into ``shared``, and added to both sides' columns below.
+    for app_id, b in base_claims.items():
+        s = scen_claims.get(app_id, _MISSING)
+        if s is b:
+            row = shared[b.program_id]
+            pb = b.payout_kop if b.status in PAID_STATUSES else 0
+            row[0] += pb > 0
+            row[1] += b.entitled_kop if b.eligible else 0
+            row[2] += pb
+        else:
+            differ(app_id, b, s)
+    for app_id, s in scen_claims.items():
+        if app_id not in base_claims:
+            differ(app_id, _MISSING, s)
+    for program_id, (recipients, entitled, paid) in shared.items():
+        row = sums[program_id]
+        row[0] += recipients
+        row[1] += recipients
+        row[4] += entitled
+        row[5] += entitled
+        row[6] += paid
+        row[7] += paid
     changed.sort(key=lambda c: (-abs(c[1].change_kop), c[1].program_id, c[1].period, c[1].payee, c[0]))
     people = [person for _, person in changed]
 
