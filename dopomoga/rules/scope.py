@@ -122,10 +122,13 @@ def show(names: Shown, scope: dict[str, Any], extra: dict[str, Any] | None = Non
         plain = tuple(name for name, _ in names)
         dates = tuple(name for name, is_date in names if is_date)
     get = scope.get
+    inputs: dict[str, Any] = {}  # a loop, not a comprehension: Python 3.11 makes a function of each comprehension (~0.1 µs)
     if extra is None:
-        inputs = {name: get(name) for name in plain}
+        for name in plain:
+            inputs[name] = get(name)
     else:
-        inputs = {name: extra[name] if name in extra else get(name) for name in plain}
+        for name in plain:
+            inputs[name] = extra[name] if name in extra else get(name)
     for name in dates:
         value = inputs[name]
         if isinstance(value, int) and value > 0:
