@@ -10,7 +10,10 @@ working directory) and must FAIL. ``--baseline`` also runs the unmutated copy, w
   kill loses what was acknowledged but not processed;
 - ``at_most_once_lean``: the same defect in the lean path the budget service takes its
   entitlements by (``services/platform/lean.py``): each record acknowledged when the drain loop
-  delivers it;
+  delivers it. Run against ``tests/streaming/test_lean_kill.py`` (``SUITES``), not the crash
+  suite: the crash suite's budget kills did not land while a batch filled (it PASSED with this
+  mutant once, 2026-11-30); the directed test kills the budget while 200 records wait in a 3 s
+  batch window and lost 200 of 200 with the mutant;
 - ``no_limit``: the ledger finds money in every month (``available_in`` answers 10^15), so claims
   are paid regardless of the allocation.
 
@@ -33,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = "tests/streaming/test_crash.py"
+#: a mutant's own suite, when not the crash suite
+SUITES = {"at_most_once_lean": "tests/streaming/test_lean_kill.py"}
 
 MUTANTS: dict[str, list[tuple[str, str, str]]] = {
     "at_most_once": [
@@ -78,11 +83,11 @@ def apply(tree: Path, edits: list[tuple[str, str, str]]) -> None:
         file.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def run_suite(tree: Path, apps: int) -> tuple[bool, str, float]:
+def run_suite(tree: Path, apps: int, suite: str = SUITE) -> tuple[bool, str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree), "DOPOMOGA_CRASH_APPS": str(apps)}
     began = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", SUITE, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
+        [sys.executable, "-m", "pytest", suite, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
         cwd=tree, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - began
     out = result.stdout + result.stderr
@@ -105,7 +110,7 @@ def main() -> int:
             tree = Path(tmp)
             copy_tree(tree)
             apply(tree, edits)
-            passed, detail, seconds = run_suite(tree, args.apps)
+            passed, detail, seconds = run_suite(tree, args.apps, SUITES.get(name, SUITE))
         expected = name == "baseline"
         verdict = "as expected" if passed == expected else "UNEXPECTED"
         ok &= passed == expected
