@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -36,7 +37,25 @@ def follow(browser, target) -> None:
     (a find right after a click can otherwise hit the old page: stale or missing elements)."""
     old = browser.find_element(By.TAG_NAME, "html")
     target.click()
-    WebDriverWait(browser, 20).until(ec.staleness_of(old))
+    WebDriverWait(browser, 20).until(replaced(old))
+
+
+def replaced(old):
+    """``ec.staleness_of(old)``, also when Chrome reports the old page's node as one that "does not belong
+    to the document" (an inspector error instead of a stale reference: seen with Chrome 156 in CI)."""
+
+    def check(_browser) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return check
 
 
 def element(browser, ident: str, timeout: float = 15):
@@ -179,7 +198,7 @@ def test_download_a_register_and_a_report(stack, browser, shot):
     browser.find_element(By.NAME, "year").clear()
     old = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.NAME, "year").send_keys("2023\n")  # Enter submits the year form
-    WebDriverWait(browser, 20).until(ec.staleness_of(old))
+    WebDriverWait(browser, 20).until(replaced(old))
     element(browser, "download-need").click()
     report = wait_for(lambda: (downloads / "need-2023.csv").exists() and (downloads / "need-2023.csv"), 20)
     wait_for(lambda: report.read_text(encoding="utf-8-sig").strip().splitlines()[-1].startswith("TOTAL"), 10)
