@@ -27,7 +27,7 @@ kept for the check). As in the CLI, the collector is kept off the rules and the 
 compiled CEL and amounts, no trace, explanation or event bytes) from the JSON line, validated as
 every Dopomoga mode is (the identifiers' checksums, the IBAN; JSON lines are read by
 ``dopomoga.rules.intake.parse_application`` a few dozen at a time, as the what-if's workers read them,
-``batch._parsed``); ``dopomoga_lean_parsed`` the same
+``batch.parsed_lines``); ``dopomoga_lean_parsed`` the same
 from the parsed application (the validation left out, as OpenFisca's modes have none). Both are
 checked to give the traced path's eligibility and amount on every case.
 """
@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dopomoga.errors import ApplicationError  # noqa: E402
-from dopomoga.rules.batch import _parsed, chunks, decide_batch, decide_lines  # noqa: E402
+from dopomoga.rules.batch import chunks, decide_batch, decide_lines, parsed_lines  # noqa: E402
 from dopomoga.rules.engine import Engine  # noqa: E402
 from dopomoga.rules.lean import lean_decide  # noqa: E402
 from dopomoga.rules.programs import Catalog  # noqa: E402
@@ -116,9 +116,9 @@ def dopomoga_modes(catalog: Catalog, lines: list[str]):
         return _handed_on(d for _, d, _ in decide_batch(catalog, lines, workers=2))
 
     def lean_json():  # the what-if's lean path: the same CEL and amounts, no trace, explanation or bytes;
-        # its workers read a few dozen lines, then decide them (batch._parsed), as below
+        # its workers read a few dozen lines, then decide them (batch.parsed_lines), as below
         return [lean_decide(engine, application) for first, part in chunks(lines, 500)
-                for _, application, _ in _parsed(first, part)]
+                for _, application, _ in parsed_lines(first, part)]
 
     def lean_parsed():
         return [lean_decide(engine, application) for application in parsed]

@@ -70,7 +70,7 @@ def history_keys(engine: Engine, application: ApplicationSubmitted) -> tuple[str
     return counted_keys(engine.scopes.plan(application.program_id).program, application)
 
 
-def _parsed(first: int, lines: list[str]) -> Iterator[tuple[int, ApplicationSubmitted | None, dict[str, Any] | None]]:
+def parsed_lines(first: int, lines: list[str]) -> Iterator[tuple[int, ApplicationSubmitted | None, dict[str, Any] | None]]:
     """Each non-blank line's number with its application, or the error that it does not parse.
 
     Read ``AHEAD`` lines at a time before any of them is decided: the intake's code and then the
@@ -81,7 +81,7 @@ def _parsed(first: int, lines: list[str]) -> Iterator[tuple[int, ApplicationSubm
         yield from _parse_part(first + start, lines[start:start + AHEAD])
 
 
-AHEAD = 32  # lines parsed before they are decided (``_parsed``)
+AHEAD = 32  # lines parsed before they are decided (``parsed_lines``)
 
 
 def _parse_part(first: int, lines: list[str]) -> list[tuple[int, ApplicationSubmitted | None, dict[str, Any] | None]]:
@@ -101,8 +101,8 @@ def decide_lines(engine: Engine, first: int, lines: list[str], as_of: dt.date | 
                  record: bool = True) -> Iterator[Outcome]:
     """A chunk of JSON lines decided by ``engine`` in this process, in order: what the batch path yields
     for each (``(line_no, Encoded, None)`` or ``(line_no, None, error)``); ``first``: the first line's
-    number. Lines are parsed ``AHEAD`` at a time, then decided (``_parsed``)."""
-    for number, application, error in _parsed(first, lines):
+    number. Lines are parsed ``AHEAD`` at a time, then decided (``parsed_lines``)."""
+    for number, application, error in parsed_lines(first, lines):
         if application is None:
             yield number, None, error
             continue
@@ -116,7 +116,7 @@ def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None) -> list[_
     engine = _ENGINE
     assert engine is not None, "the batch worker was not forked from decide_batch"
     out: list[_Worked] = []
-    for number, application, error in _parsed(first, lines):
+    for number, application, error in parsed_lines(first, lines):
         if application is None:
             out.append((number, None, error, None, ()))
             continue

@@ -46,7 +46,7 @@ from dopomoga.explain_uk import (
 )
 from dopomoga.ids import decision_id
 from dopomoga.periods import int_to_date
-from dopomoga.rules.expressions import CEL_ERRORS, FUNCTIONS, Expression
+from dopomoga.rules.expressions import CEL_ERRORS, FUNCTIONS, Expression, typed_key
 from dopomoga.rules.history import Grant, GrantHistory, InMemoryHistory
 from dopomoga.rules.programs import Catalog, CompiledFlag, CompiledItems
 from dopomoga.rules.records import Encoded, encoded_eligibility, encoded_entitlement, head
@@ -475,8 +475,7 @@ def _calculation(vplan: VersionPlan, calculation: Any, scope: dict[str, Any]) ->
     """``render_calculation(calculation, scope)``, remembered per rule version by the values it shows
     (with their types: ``True == 1``, but they are written differently); a month's rate, a fixed payment
     repeat, and writing the sums costs more than the lookup."""
-    values = tuple([scope.get(name) for name in vplan.calculation_names])
-    key = (values, tuple(map(type, values)))
+    key = typed_key(tuple([scope.get(name) for name in vplan.calculation_names]))
     memo = vplan.calculation_memo
     try:
         text = memo.get(key)

@@ -105,8 +105,7 @@ class Expression:
         is not memoised (it fails again, with the same error). Lists and maps are returned as copies."""
         if self.memo_off[0]:
             return self._execute(scope)
-        values = tuple([scope.get(name, _ABSENT) for name in self.variables])
-        key = (values, tuple(map(type, values)))
+        key = typed_key(tuple([scope.get(name, _ABSENT) for name in self.variables]))
         stats = self.memo_stats
         stats[0] += 1
         try:
@@ -140,6 +139,13 @@ class Expression:
         if self.bound_functions:
             binding.update(self.bound_functions)
         return self.program.execute(binding)
+
+
+def typed_key(values: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[type, ...]]:
+    """A memo key for these values: the values with their types (``True == 1`` and ``1 == 1.0`` in Python,
+    but CEL and the sentences written from them tell them apart). Unhashable values raise ``TypeError``
+    at the lookup."""
+    return values, tuple(map(type, values))
 
 
 def _copy(value: Any) -> Any:

@@ -36,11 +36,11 @@ from pydantic import ValidationError
 
 from dopomoga.errors import ApplicationError
 from dopomoga.rules.batch import (
-    _parsed,
     chunks,
     default_workers,
     in_order,
     parse_error,
+    parsed_lines,
     rule_error,
     start_worker,
 )
@@ -268,7 +268,7 @@ def _decide_chunk(first: int, lines: list[str], as_of: dt.date | None,
                   recompute: frozenset[str] | None) -> list[tuple[int, list[_Side | None]]]:
     """Each non-blank line's decision under each side's catalog (later sides only where ``_wanted``)."""
     out: list[tuple[int, list[_Side | None]]] = []
-    for number, application, error in _parsed(first, lines):  # a few dozen lines parsed, then decided
+    for number, application, error in parsed_lines(first, lines):  # a few dozen lines parsed, then decided
         if application is None:
             out.append((number, [(None, error, None, ())] * len(_ENGINES)))
             continue
